@@ -1,0 +1,93 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "Courier",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "courier", targets: ["courier"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        .target(name: "CloudEvents", swiftSettings: strict),
+        .target(
+            name: "Resources",
+            dependencies: ["CloudEvents", .product(name: "Yams", package: "Yams")],
+            swiftSettings: strict),
+        .target(
+            name: "BrokerKit",
+            dependencies: ["CloudEvents", "Resources", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: strict),
+        .target(
+            name: "EmbeddedBroker",
+            dependencies: [
+                "BrokerKit", "CloudEvents", "Resources",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "Delivery",
+            dependencies: [
+                "BrokerKit", "CloudEvents", "Resources",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "HTTPAPI",
+            dependencies: [
+                "BrokerKit", "CloudEvents", "Delivery", "Resources",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "Courier",
+            dependencies: [
+                "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "HTTPAPI", "Resources",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        .executableTarget(
+            name: "courier",
+            dependencies: [
+                "Courier", "Resources",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
+        .testTarget(name: "CloudEventsTests", dependencies: ["CloudEvents"]),
+        .testTarget(name: "ResourcesTests", dependencies: ["Resources"]),
+        .testTarget(name: "EmbeddedBrokerTests", dependencies: ["EmbeddedBroker", "BrokerKit"]),
+        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Resources"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                "Courier", "BrokerKit", "CloudEvents",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]),
+    ]
+)

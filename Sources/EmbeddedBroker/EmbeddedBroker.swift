@@ -1,0 +1,100 @@
+import BrokerKit
+import Foundation
+import Logging
+import Resources
+
+/// Courier's built-in broker (`pubsub.embedded`): every topic is a durable log in SQLite (WAL),
+/// consumer groups keep a committed watermark, each delivery holds a lease, and a publish is
+/// confirmed only after its transaction commits. `pubsub.in-memory` is the same engine on an
+/// in-memory database (nothing survives a restart).
+public final class EmbeddedBroker: MessageBroker {
+    public let name: String
+    public let type: String
+    public var features: Set<BrokerFeature> { [] }
+
+    let options: EmbeddedOptions
+    let store: LogStore
+    let engine: EmbeddedEngine
+    let writer: GroupCommitWriter
+    private let lock: StoreLock?
+    private let housekeeping: Task<Void, Never>
+
+    /// Opens the store described by `options` (creating directories as needed).
+    public init(name: String, type: String, options: EmbeddedOptions, logger: Logger) throws(BrokerError) {
+        self.name = name
+        self.type = type
+        self.options = options
+        do {
+            if let path = options.path {
+                let dir = (path as NSString).deletingLastPathComponent
+                if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+                lock = try StoreLock(path: path)
+            } else {
+                lock = nil
+            }
+            store = try LogStore(path: options.path, synchronousFull: options.synchronousFull)
+            engine = try EmbeddedEngine(store: store, options: options, logger: logger)
+        } catch let error as BrokerErrorBox {
+            throw BrokerError(.configuration, "\(name): \(error.message)")
+        } catch {
+            throw BrokerError(.configuration, "\(name): cannot open the embedded store: \(error)")
+        }
+        let engine = self.engine
+        writer = GroupCommitWriter(store: store) { committed in await engine.didCommit(committed) }
+        let store = self.store
+        let retention = options.retentionSeconds
+        housekeeping = Task {
+            var ticks = 0
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(200))
+                await engine.housekeeping()
+                ticks += 1
+                if ticks % 300 == 0 {
+                    _ = try? await store.deleteOlder(than: RFC3339Clock.now() - retention)
+                }
+            }
+        }
+    }
+
+    /// Builds the broker from a component (`durable` selects the SQLite file over memory).
+    public convenience init(component: Component, durable: Bool, dataDirectory: String, logger: Logger) throws(BrokerError) {
+        let options = try EmbeddedOptions(component: component, durable: durable, defaultDirectory: dataDirectory)
+        try self.init(name: component.name, type: component.type, options: options, logger: logger)
+    }
+
+    public func publish(_ message: BrokerMessage) async throws(BrokerError) {
+        guard message.payload.count <= options.maxMessageBytes else {
+            throw BrokerError(.rejected, "message of \(message.payload.count) bytes exceeds maxMessageBytes \(options.maxMessageBytes)")
+        }
+        guard await !engine.isClosed else { throw BrokerError(.closed, "\(name) is closed") }
+        do {
+            _ = try await writer.append((message.topic, message.payload, message.metadata))
+        } catch {
+            throw BrokerError(.unavailable, "embedded store write failed: \(error)")
+        }
+    }
+
+    public func subscribe(_ request: SubscribeRequest) async throws(BrokerError) -> DeliveryStream {
+        let key = EmbeddedEngine.GroupKey(topic: request.topic, group: request.group)
+        do {
+            try await engine.join(key)
+        } catch {
+            throw BrokerError(.unavailable, "embedded store read failed: \(error)")
+        }
+        return DeliveryStream(source: EmbeddedSubscription(engine: engine, key: key))
+    }
+
+    public func backlog(topic: String, group: String) async throws(BrokerError) -> Backlog {
+        do {
+            return try await engine.backlog(EmbeddedEngine.GroupKey(topic: topic, group: group))
+        } catch {
+            throw BrokerError(.unavailable, "embedded store read failed: \(error)")
+        }
+    }
+
+    public func close() async {
+        housekeeping.cancel()
+        await engine.close()
+        try? store.close()
+    }
+}

@@ -1,0 +1,208 @@
+import BrokerKit
+import Logging
+
+/// Owns the in-memory dispatch state of every consumer group and wakes subscribers when
+/// messages are committed, returned, or due again. Storage I/O goes through `LogStore`.
+actor EmbeddedEngine {
+    struct GroupKey: Hashable, Sendable {
+        var topic: String
+        var group: String
+    }
+
+    private struct Group {
+        var state: GroupState
+        var waiters: [CheckedContinuation<Void, Never>] = []
+        var loading = false
+        var subscribers = 0
+    }
+
+    let store: LogStore
+    let options: EmbeddedOptions
+    let logger: Logger
+    private var groups: [GroupKey: Group] = [:]
+    /// Highest committed sequence per topic that the engine has been told about.
+    private var topicHigh: [String: Int64] = [:]
+    /// Highest sequence in the store when it was opened; a new `newest` group starts after it.
+    private var globalHigh: Int64
+    private var dirty: Set<GroupKey> = []
+    private var closed = false
+    private var stopped: Set<Int> = []
+    private let readBatch = 512
+    private let maxBuffered = 4096
+
+    init(store: LogStore, options: EmbeddedOptions, logger: Logger) throws {
+        self.store = store
+        self.options = options
+        self.logger = logger
+        self.globalHigh = try store.highestSequence()
+    }
+
+    // MARK: Subscribing
+
+    /// Registers a subscriber; creates the group at `initialOffset` if it never existed.
+    func join(_ key: GroupKey) async throws {
+        if groups[key] == nil {
+            let start: Int64
+            if let committed = try await store.committed(topic: key.topic, group: key.group) {
+                start = committed
+            } else {
+                start = options.initialOffsetOldest ? 0 : max(globalHigh, topicHigh.values.max() ?? 0) + 1
+                try await store.commit([(key.topic, key.group, start)])
+            }
+            if groups[key] == nil { groups[key] = Group(state: GroupState(startAt: start)) }
+        }
+        groups[key]!.subscribers += 1
+    }
+
+    /// Unregisters a subscriber and wakes its waiters so they can observe the stop.
+    func leave(_ key: GroupKey) {
+        guard var g = groups[key] else { return }
+        g.subscribers -= 1
+        let waiters = g.waiters
+        g.waiters.removeAll()
+        groups[key] = g
+        waiters.forEach { $0.resume() }
+    }
+
+    // MARK: Handing out
+
+    /// The next message for the group, waiting until one is available. Returns `nil` once the
+    /// engine is closed or `subscriber` has stopped.
+    func next(_ key: GroupKey, subscriber: Int) async throws -> (StoredMessage, Int)? {
+        while true {
+            guard !closed, !stopped.contains(subscriber), groups[key] != nil else { return nil }
+            let now = RFC3339Clock.now()
+            if let item = groups[key]!.state.take(now: now, leaseSeconds: options.leaseSeconds) {
+                return item
+            }
+            let high = topicHigh[key.topic] ?? globalHigh
+            if groups[key]!.state.cursor <= high, !groups[key]!.loading {
+                try await load(key, high: high)
+                continue
+            }
+            // Nothing to hand out: wait in this same actor turn, so no wake-up is missed.
+            if let due = groups[key]!.state.nextPendingTime {
+                Task {
+                    try? await Task.sleep(for: .seconds(max(due - now, 0.001)))
+                    self.wake(key)
+                }
+            }
+            await withCheckedContinuation { continuation in
+                groups[key]!.waiters.append(continuation)
+            }
+        }
+    }
+
+    /// Reads the next part of the topic's log into the group's buffer.
+    private func load(_ key: GroupKey, high: Int64) async throws {
+        groups[key]!.loading = true
+        let from = groups[key]!.state.cursor
+        let messages: [StoredMessage]
+        do {
+            messages = try await store.read(topic: key.topic, from: from, limit: readBatch)
+        } catch {
+            groups[key]?.loading = false
+            wake(key)
+            throw error
+        }
+        guard groups[key] != nil else { return }
+        groups[key]!.loading = false
+        // A short read means everything committed up to `high` (known before the read) is loaded.
+        let through = messages.count < readBatch ? max(high, messages.last?.seq ?? high) : messages.last!.seq
+        groups[key]!.state.load(messages, through: through)
+        wake(key)
+    }
+
+    /// Makes `subscriber`'s pending and future `next` calls return `nil`.
+    func stop(_ key: GroupKey, subscriber: Int) {
+        stopped.insert(subscriber)
+        wake(key)
+    }
+
+    private func wake(_ key: GroupKey) {
+        guard let waiters = groups[key]?.waiters, !waiters.isEmpty else { return }
+        groups[key]!.waiters.removeAll()
+        waiters.forEach { $0.resume() }
+    }
+
+    // MARK: Settling
+
+    func ack(_ key: GroupKey, seq: Int64) {
+        if groups[key]?.state.ack(seq) == true { dirty.insert(key) }
+    }
+
+    func release(_ key: GroupKey, seq: Int64, after delay: Double) {
+        if groups[key]?.state.release(seq, availableAt: RFC3339Clock.now() + delay) == true {
+            wake(key)
+        }
+    }
+
+    // MARK: Commits from the writer
+
+    /// Called by the group-commit writer, in commit order.
+    func didCommit(_ messages: [StoredMessage]) {
+        var byTopic: [String: [StoredMessage]] = [:]
+        for m in messages { byTopic[m.topic, default: []].append(m) }
+        for (topic, list) in byTopic {
+            let previousHigh = topicHigh[topic] ?? globalHigh
+            let last = list.last!.seq
+            topicHigh[topic] = max(previousHigh, last)
+            for key in groups.keys where key.topic == topic {
+                // A caught-up group takes the committed messages straight from memory.
+                if !groups[key]!.loading, groups[key]!.state.cursor > previousHigh,
+                   groups[key]!.state.bufferedCount < maxBuffered {
+                    groups[key]!.state.load(list, through: last)
+                }
+                wake(key)
+            }
+        }
+    }
+
+    // MARK: Housekeeping
+
+    /// Persists moved watermarks and expires leases. Called periodically and on close.
+    func housekeeping() async {
+        let now = RFC3339Clock.now()
+        for key in groups.keys where groups[key]!.state.expireLeases(now: now) > 0 {
+            logger.warning("delivery leases expired; messages will be redelivered", metadata: ["topic": "\(key.topic)", "group": "\(key.group)"])
+            wake(key)
+        }
+        var offsets: [(topic: String, group: String, committed: Int64)] = []
+        for key in dirty {
+            guard let g = groups[key] else { continue }
+            let w = g.state.watermark
+            if w != g.state.persistedWatermark {
+                offsets.append((key.topic, key.group, w))
+                groups[key]!.state.persistedWatermark = w
+            }
+        }
+        dirty.removeAll()
+        do {
+            try await store.commit(offsets)
+        } catch is CancellationError {
+            for o in offsets { dirty.insert(GroupKey(topic: o.topic, group: o.group)) }
+        } catch {
+            logger.error("cannot persist consumer offsets: \(error)")
+            for o in offsets { dirty.insert(GroupKey(topic: o.topic, group: o.group)) }
+        }
+    }
+
+    /// The group's queue length.
+    func backlog(_ key: GroupKey) async throws -> Backlog {
+        if let g = groups[key] {
+            let fromLog = try await store.count(topic: key.topic, from: g.state.cursor)
+            return Backlog(undelivered: fromLog + Int64(g.state.bufferedCount + g.state.pendingCount), inFlight: Int64(g.state.inFlight.count))
+        }
+        let start = try await store.committed(topic: key.topic, group: key.group) ?? (options.initialOffsetOldest ? 0 : Int64.max)
+        let count = start == Int64.max ? 0 : try await store.count(topic: key.topic, from: start)
+        return Backlog(undelivered: count, inFlight: 0)
+    }
+
+    func close() async {
+        await housekeeping()
+        closed = true
+        for key in groups.keys { wake(key) }
+    }
+
+    var isClosed: Bool { closed }
+}

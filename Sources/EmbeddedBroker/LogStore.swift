@@ -1,0 +1,129 @@
+import Foundation
+import GRDB
+
+/// The embedded broker's storage: one SQLite database (WAL) holding every topic's log and
+/// each consumer group's committed watermark. All calls run on GRDB's own dispatch queues,
+/// never on the cooperative pool.
+final class LogStore: Sendable {
+    let db: any DatabaseWriter
+
+    /// Opens (or creates) the store. `path == nil` keeps everything in memory.
+    init(path: String?, synchronousFull: Bool) throws {
+        var config = Configuration()
+        config.label = "courier.embedded"
+        config.busyMode = .timeout(5)
+        config.prepareDatabase { db in
+            if path != nil {
+                try db.execute(sql: "PRAGMA synchronous = \(synchronousFull ? "FULL" : "NORMAL")")
+            }
+            try db.execute(sql: "PRAGMA temp_store = MEMORY")
+        }
+        if let path {
+            db = try DatabasePool(path: path, configuration: config)
+        } else {
+            db = try DatabaseQueue(configuration: config)
+        }
+        try db.write { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS messages (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    topic TEXT NOT NULL,
+                    payload BLOB NOT NULL,
+                    metadata BLOB,
+                    published_at REAL NOT NULL);
+                CREATE INDEX IF NOT EXISTS messages_by_topic ON messages(topic, seq);
+                CREATE TABLE IF NOT EXISTS offsets (
+                    topic TEXT NOT NULL,
+                    grp TEXT NOT NULL,
+                    committed INTEGER NOT NULL,
+                    PRIMARY KEY (topic, grp)) WITHOUT ROWID;
+                """)
+        }
+    }
+
+    /// Appends messages in one transaction; returns their sequence numbers in order.
+    func append(_ messages: [(topic: String, payload: [UInt8], metadata: [String: String])], now: Double) async throws -> [Int64] {
+        try await db.write { db in
+            let statement = try db.cachedStatement(sql: "INSERT INTO messages (topic, payload, metadata, published_at) VALUES (?, ?, ?, ?)")
+            var seqs: [Int64] = []
+            seqs.reserveCapacity(messages.count)
+            for m in messages {
+                let meta: Data? = m.metadata.isEmpty ? nil : MetadataCodec.encode(m.metadata)
+                try statement.execute(arguments: [m.topic, Data(m.payload), meta, now])
+                seqs.append(db.lastInsertedRowID)
+            }
+            return seqs
+        }
+    }
+
+    /// Up to `limit` messages of `topic` with `seq >= from`, in order.
+    func read(topic: String, from: Int64, limit: Int) async throws -> [StoredMessage] {
+        try await db.read { db in
+            let rows = try Row.fetchCursor(db, sql: "SELECT seq, payload, metadata FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?",
+                                           arguments: [topic, from, limit])
+            var out: [StoredMessage] = []
+            while let row = try rows.next() {
+                let payload: Data = row[1]
+                let meta: Data? = row[2]
+                out.append(StoredMessage(seq: row[0], topic: topic, payload: [UInt8](payload),
+                                         metadata: meta.map(MetadataCodec.decode) ?? [:]))
+            }
+            return out
+        }
+    }
+
+    /// The highest sequence ever assigned (0 when empty).
+    func highestSequence() throws -> Int64 {
+        try db.read { db in
+            let fromSequence = try Int64.fetchOne(db, sql: "SELECT seq FROM sqlite_sequence WHERE name = 'messages'")
+            return fromSequence ?? 0
+        }
+    }
+
+    /// The committed watermark of a group, if it ever subscribed.
+    func committed(topic: String, group: String) async throws -> Int64? {
+        try await db.read { db in
+            try Int64.fetchOne(db, sql: "SELECT committed FROM offsets WHERE topic = ? AND grp = ?", arguments: [topic, group])
+        }
+    }
+
+    /// Persists watermarks.
+    func commit(_ offsets: [(topic: String, group: String, committed: Int64)]) async throws {
+        guard !offsets.isEmpty else { return }
+        try await db.write { db in
+            let statement = try db.cachedStatement(sql: "INSERT INTO offsets (topic, grp, committed) VALUES (?, ?, ?) ON CONFLICT(topic, grp) DO UPDATE SET committed = excluded.committed")
+            for o in offsets { try statement.execute(arguments: [o.topic, o.group, o.committed]) }
+        }
+    }
+
+    /// Messages of `topic` at or after `from`.
+    func count(topic: String, from: Int64) async throws -> Int64 {
+        try await db.read { db in
+            try Int64.fetchOne(db, sql: "SELECT COUNT(*) FROM messages WHERE topic = ? AND seq >= ?", arguments: [topic, from]) ?? 0
+        }
+    }
+
+    /// Deletes messages published before `cutoff`; returns how many.
+    func deleteOlder(than cutoff: Double) async throws -> Int {
+        try await db.write { db in
+            try db.execute(sql: "DELETE FROM messages WHERE published_at < ?", arguments: [cutoff])
+            return db.changesCount
+        }
+    }
+
+    func close() throws {
+        if let pool = db as? DatabasePool { try pool.close() }
+        if let queue = db as? DatabaseQueue { try queue.close() }
+    }
+}
+
+/// Message metadata is stored as a compact JSON object.
+enum MetadataCodec {
+    static func encode(_ metadata: [String: String]) -> Data {
+        (try? JSONEncoder().encode(metadata)) ?? Data("{}".utf8)
+    }
+
+    static func decode(_ data: Data) -> [String: String] {
+        (try? JSONDecoder().decode([String: String].self, from: data)) ?? [:]
+    }
+}

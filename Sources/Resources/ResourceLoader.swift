@@ -1,0 +1,110 @@
+import Foundation
+import Yams
+
+/// Reads Dapr resource files (Component, Subscription, Resiliency, Configuration) from files and
+/// directories, collecting every problem as `file:line: message` instead of stopping at the first.
+public struct ResourceLoader: Sendable {
+    public var appID: String
+    public var templates: TemplateResolver
+    /// Decides whether a `spec.type` is supported; `nil` accepts every type.
+    public var isKnownComponentType: (@Sendable (String) -> Bool)?
+    public var environment: [String: String]
+
+    public init(appID: String, templates: TemplateResolver, environment: [String: String] = ProcessInfo.processInfo.environment,
+                isKnownComponentType: (@Sendable (String) -> Bool)? = nil) {
+        self.appID = appID
+        self.templates = templates
+        self.environment = environment
+        self.isKnownComponentType = isKnownComponentType
+    }
+
+    /// Loads every `*.yaml` / `*.yml` file under each path (directories are read in name order,
+    /// missing paths are reported as warnings).
+    public func load(paths: [String]) -> ResourceSet {
+        var set = ResourceSet()
+        for path in paths {
+            for file in files(at: path, problems: &set.problems) {
+                guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                    set.problems.append(ResourceProblem(SourceLocation(file: file, line: 1), "cannot read the file"))
+                    continue
+                }
+                load(text: text, file: file, into: &set)
+            }
+        }
+        checkDuplicates(&set)
+        return set
+    }
+
+    /// Loads resources from YAML text (one or more documents).
+    public func load(text: String, file: String, into set: inout ResourceSet) {
+        let documents: [Node]
+        do {
+            documents = try Array(compose_all(yaml: text))
+        } catch {
+            set.problems.append(Self.yamlProblem(error, file: file))
+            return
+        }
+        for node in documents {
+            let doc = YAMLNode(node: node, file: file)
+            guard doc.isMapping else {
+                if !doc.isNull { set.problems.append(doc.problem("a resource must be a YAML mapping")) }
+                continue
+            }
+            do throws(ResourceProblem) {
+                let kind = try doc.optionalString("kind") ?? ""
+                switch kind {
+                case "Component":
+                    let component = try parseComponent(doc)
+                    if component.isVisible(to: appID) { set.components.append(component) }
+                case "Subscription":
+                    let subscription = try SubscriptionParser.parse(doc)
+                    if subscription.scopes.isEmpty || subscription.scopes.contains(appID) { set.subscriptions.append(subscription) }
+                case "Resiliency":
+                    let resiliency = try ResiliencyParser.parse(doc)
+                    if resiliency.scopes.isEmpty || resiliency.scopes.contains(appID) { set.resiliencies.append(resiliency) }
+                case "Configuration":
+                    set.configuration = try parseConfiguration(doc)
+                case "":
+                    throw doc.problem("'kind' is required")
+                default:
+                    set.problems.append(ResourceProblem(doc.location, "kind '\(kind)' is not used by Courier; skipped", isWarning: true))
+                }
+            } catch {
+                set.problems.append(error)
+            }
+        }
+    }
+
+    func files(at path: String, problems: inout [ResourceProblem]) -> [String] {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            problems.append(ResourceProblem(SourceLocation(file: path, line: 0), "resources path does not exist", isWarning: true))
+            return []
+        }
+        guard isDirectory.boolValue else { return [path] }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
+        return names.filter { $0.hasSuffix(".yaml") || $0.hasSuffix(".yml") }.sorted().map { "\(path)/\($0)" }
+    }
+
+    static func yamlProblem(_ error: any Error, file: String) -> ResourceProblem {
+        if let yaml = error as? YamlError {
+            switch yaml {
+            case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _), .composer(_, let problem, let mark, _):
+                return ResourceProblem(SourceLocation(file: file, line: mark.line), "invalid YAML: \(problem)")
+            default: break
+            }
+        }
+        return ResourceProblem(SourceLocation(file: file, line: 1), "invalid YAML: \(error)")
+    }
+
+    func checkDuplicates(_ set: inout ResourceSet) {
+        var seen: [String: SourceLocation] = [:]
+        for component in set.components {
+            if let first = seen[component.name] {
+                set.problems.append(ResourceProblem(component.location, "component '\(component.name)' is already defined at \(first)"))
+            } else {
+                seen[component.name] = component.location
+            }
+        }
+    }
+}

@@ -1,0 +1,28 @@
+/// Everything loaded from the resource paths for one app.
+public struct ResourceSet: Sendable {
+    public var components: [Component] = []
+    public var subscriptions: [SubscriptionSpec] = []
+    public var resiliencies: [ResiliencySpec] = []
+    public var configuration: ConfigurationSpec?
+    /// Problems found; loading failed if any is not a warning.
+    public var problems: [ResourceProblem] = []
+
+    public init() {}
+
+    /// Problems that are errors, not warnings.
+    public var errors: [ResourceProblem] { problems.filter { !$0.isWarning } }
+}
+
+/// A `Configuration` resource (the `--config` file). Courier reads its feature list and
+/// tracing sampling rate; other sections are accepted and ignored.
+public struct ConfigurationSpec: Sendable {
+    public var name: String
+    public var features: [String: Bool]
+    public var samplingRate: String?
+
+    public init(name: String, features: [String: Bool] = [:], samplingRate: String? = nil) {
+        self.name = name
+        self.features = features
+        self.samplingRate = samplingRate
+    }
+}
