@@ -1,0 +1,47 @@
+import BrokerKit
+import EmbeddedBroker
+import Logging
+import Resources
+
+/// Maps a component's `spec.type` to the adapter that serves it.
+public struct BrokerRegistry: Sendable {
+    /// Builds an adapter for a component.
+    public typealias Factory = @Sendable (Component, BrokerContext) async throws(BrokerError) -> any MessageBroker
+
+    /// What a factory may need besides the component.
+    public struct BrokerContext: Sendable {
+        public var appID: String
+        public var dataDirectory: String
+        public var logger: Logger
+    }
+
+    private var factories: [String: Factory] = [:]
+
+    public init() {}
+
+    /// The adapters this build of Courier ships.
+    public static let standard: BrokerRegistry = {
+        var r = BrokerRegistry()
+        r.register("pubsub.embedded") { component, context throws(BrokerError) in
+            try EmbeddedBroker(component: component, durable: true, dataDirectory: context.dataDirectory, logger: context.logger)
+        }
+        r.register("pubsub.in-memory") { component, context throws(BrokerError) in
+            try EmbeddedBroker(component: component, durable: false, dataDirectory: context.dataDirectory, logger: context.logger)
+        }
+        return r
+    }()
+
+    public mutating func register(_ type: String, _ factory: @escaping Factory) { factories[type] = factory }
+
+    /// Whether `type` (ignoring the `/version` suffix) has an adapter.
+    public func supports(_ type: String) -> Bool { factories[type] != nil }
+
+    public var types: [String] { factories.keys.sorted() }
+
+    public func make(_ component: Component, context: BrokerContext) async throws(BrokerError) -> any MessageBroker {
+        guard let factory = factories[component.type] else {
+            throw BrokerError(.configuration, "\(component.location): component '\(component.name)': unknown component type '\(component.type)'")
+        }
+        return try await factory(component, context)
+    }
+}

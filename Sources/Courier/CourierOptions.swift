@@ -1,0 +1,29 @@
+import Logging
+
+/// Everything `courier run` accepts; the names follow daprd's flags.
+public struct CourierOptions: Sendable {
+    public var appID = "courier"
+    public var appPort: Int?
+    public var appChannelAddress = "127.0.0.1"
+    public var appProtocol = "http"
+    public var httpPort = 3500
+    /// Address the HTTP API listens on.
+    public var httpAddress = "127.0.0.1"
+    public var grpcPort = 50001
+    public var metricsPort = 9090
+    public var resourcesPaths = ["./bindings", "./routes"]
+    public var configPath: String?
+    public var appMaxConcurrency = -1
+    public var maxBodyBytes = 4 * 1024 * 1024
+    public var gracefulShutdownSeconds = 5.0
+    public var logLevel: Logger.Level = .info
+    public var logAsJSON = false
+    /// Where durable embedded stores live unless a component sets `path` / `dataDir`.
+    public var dataDirectory = "./data"
+    public var apiToken: String?
+    public var appAPIToken: String?
+    /// Prints the start-up report to standard output.
+    public var printReport = true
+
+    public init() {}
+}

@@ -1,0 +1,138 @@
+import BrokerKit
+import CloudEvents
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+extension SubscriptionRunner {
+    /// Bulk subscribe (spec §3.7): batches of up to `maxMessagesCount` or `maxAwaitDurationMs`,
+    /// one request per matched path, per-entry statuses, retries re-send only failed entries.
+    func runBulk(_ stream: DeliveryStream) async {
+        let options = subscription.bulkSubscribe
+        let mailbox = BatchMailbox(capacity: options.maxMessagesCount * 2)
+        await withTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                var iterator = stream.makeAsyncIterator()
+                while true {
+                    do {
+                        guard let d = try await iterator.next() else { break }
+                        await mailbox.put(d)
+                    } catch {
+                        self.logger.error("receiving from the broker failed: \(error)")
+                        try? await Task.sleep(for: .seconds(1))
+                    }
+                }
+                await mailbox.finish()
+            }
+            while let batch = await mailbox.takeBatch(max: options.maxMessagesCount, maxWait: Double(options.maxAwaitDurationMs) / 1000) {
+                await limit.acquire()
+                await deliverBatch(batch)
+                limit.release()
+            }
+        }
+    }
+
+    struct BulkEntry {
+        var id: String
+        var delivery: Delivery
+        var body: [UInt8]
+    }
+
+    func deliverBatch(_ batch: [Delivery]) async {
+        var byPath: [String: [BulkEntry]] = [:]
+        let now = RFC3339.currentUnixSeconds()
+        for delivery in batch {
+            let fields = subscription.rawPayload ? EnvelopeFields() : EnvelopeFields.scan(delivery.payload)
+            guard let fields else {
+                await failUnprocessable(delivery, reason: "unparseable")
+                continue
+            }
+            if fields.isExpired(now: now) {
+                await deadLetterThenAck(delivery, reason: "expired")
+                continue
+            }
+            guard let path = routes.route(envelope: delivery.payload) else {
+                await deadLetterThenAck(delivery, reason: "unroutable")
+                continue
+            }
+            byPath[path, default: []].append(BulkEntry(id: EventID.uuid(), delivery: delivery, body: delivery.payload))
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for (path, entries) in byPath {
+                group.addTask { await self.deliverBulk(path: path, entries: entries) }
+            }
+        }
+    }
+
+    func deliverBulk(path: String, entries: [BulkEntry]) async {
+        let started = RFC3339.currentUnixSeconds()
+        var outcomes: [String: DeliveryOutcome] = [:]
+        var remaining = entries
+        let timeout = policy.timeout(fallback: defaultTimeout)
+        _ = await policy.run {
+            let body = self.bulkBody(remaining)
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "application/json")
+            headers.add(name: "pubsubname", value: self.subscription.pubsubName)
+            let ids = remaining.map(\.id)
+            let result: [String: DeliveryOutcome]
+            do {
+                let response = try await self.channel.send(method: .POST, path: path, headers: headers, body: body, timeout: timeout)
+                result = AppResponse.bulk(status: response.status, body: response.body, entryIDs: ids)
+            } catch {
+                result = Dictionary(uniqueKeysWithValues: ids.map { ($0, DeliveryOutcome.retry(status: nil, reason: "cannot reach the app: \(error)")) })
+            }
+            outcomes.merge(result) { _, new in new }
+            remaining = remaining.filter { result[$0.id]?.isRetry ?? true }
+            return remaining.isEmpty ? .success : (result.values.first { $0.isRetry } ?? .retry(status: nil, reason: "entries failed"))
+        }
+        if Task.isCancelled { return }
+        let seconds = RFC3339.currentUnixSeconds() - started
+        for entry in entries {
+            switch outcomes[entry.id] ?? .retry(status: nil, reason: "not delivered") {
+            case .success:
+                metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "success", status: "success", seconds: seconds)
+                await settle(entry.delivery, ack: true)
+            case .drop:
+                metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "drop", status: "success", seconds: seconds)
+                await deadLetterThenAck(entry.delivery, reason: "drop")
+            case .retry:
+                metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "retry", status: "retry", seconds: seconds)
+                await failUnprocessable(entry.delivery, reason: "failed")
+            }
+        }
+    }
+
+    /// `{"id","type":"com.dapr.event.sent.bulk","topic","pubsubname","metadata","entries":[…]}`.
+    func bulkBody(_ entries: [BulkEntry]) -> ByteBuffer {
+        var out: [UInt8] = []
+        out.reserveCapacity(entries.reduce(256) { $0 + $1.body.count + 200 })
+        out.append(contentsOf: #"{"entries":["#.utf8)
+        for (i, entry) in entries.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            out.append(contentsOf: #"{"contentType":"#.utf8)
+            JSONWriter.writeString(subscription.rawPayload ? "application/octet-stream" : ContentType.cloudEventsJSON, into: &out)
+            out.append(contentsOf: #","entryId":"#.utf8)
+            JSONWriter.writeString(entry.id, into: &out)
+            out.append(contentsOf: #","event":"#.utf8)
+            if subscription.rawPayload {
+                JSONWriter.writeString(Data(entry.body).base64EncodedString(), into: &out)
+            } else {
+                out.append(contentsOf: entry.body)
+            }
+            out.append(contentsOf: #","metadata":"#.utf8)
+            JSONWriter.write(.object(entry.delivery.metadata.mapValues { .string($0) }), into: &out)
+            out.append(UInt8(ascii: "}"))
+        }
+        out.append(contentsOf: #"],"id":"#.utf8)
+        JSONWriter.writeString(EventID.uuid(), into: &out)
+        out.append(contentsOf: #","metadata":"#.utf8)
+        JSONWriter.write(.object(["pubsubName": .string(subscription.pubsubName)]), into: &out)
+        out.append(contentsOf: #","pubsubname":"#.utf8)
+        JSONWriter.writeString(subscription.pubsubName, into: &out)
+        out.append(contentsOf: #","topic":"#.utf8)
+        JSONWriter.writeString(subscription.topic, into: &out)
+        out.append(contentsOf: #","type":"com.dapr.event.sent.bulk"}"#.utf8)
+        return ByteBuffer(bytes: out)
+    }
+}

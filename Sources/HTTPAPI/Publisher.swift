@@ -1,0 +1,95 @@
+import BrokerKit
+import CloudEvents
+import Resources
+
+/// The publish path (spec §1, §2): validation in Dapr's order, the envelope, scoping, and the
+/// broker call whose confirmation is what a 204 promises.
+public struct Publisher: Sendable {
+    /// A configured pub/sub component.
+    public struct Target: Sendable {
+        public var broker: any MessageBroker
+        public var scopes: TopicScopes
+        public init(broker: any MessageBroker, scopes: TopicScopes) {
+            self.broker = broker
+            self.scopes = scopes
+        }
+    }
+
+    public let appID: String
+    public let targets: [String: Target]
+    public let metrics: PublishMetrics
+
+    public init(appID: String, targets: [String: Target], metrics: PublishMetrics) {
+        self.appID = appID
+        self.targets = targets
+        self.metrics = metrics
+    }
+
+    /// Steps 1–4 of §1.2: the component and topic exist.
+    public func target(pubsub: String, topic: String) throws(DaprError) -> Target {
+        guard !targets.isEmpty else { throw .pubsubNotConfigured() }
+        guard !pubsub.isEmpty else { throw .pubsubEmpty() }
+        guard let target = targets[pubsub] else { throw .pubsubNotFound(pubsub) }
+        guard !topic.isEmpty else { throw .topicEmpty(pubsub) }
+        return target
+    }
+
+    /// Publishes one event; returns when the broker confirmed it.
+    public func publish(pubsub: String, topic: String, body: [UInt8], contentType: String?, metadata: [String: String],
+                        trace: TraceContext?) async throws(DaprError) {
+        let target = try target(pubsub: pubsub, topic: topic)
+        let raw = try rawPayload(metadata, pubsub: pubsub)
+        let payload: [UInt8]
+        if raw {
+            payload = body
+        } else {
+            let context = Envelope.Context(
+                topic: topic, pubsubName: pubsub, appID: appID, contentType: contentType, trace: trace,
+                overrides: CloudEventOverrides(metadata: metadata),
+                ttlSeconds: target.broker.features.contains(.messageTTL) ? nil : Self.ttlSeconds(metadata))
+            do {
+                payload = try Envelope.build(body: body, context: context)
+            } catch {
+                throw .cloudEventCreation(pubsub, error.description)
+            }
+        }
+        guard target.scopes.isAllowed(topic: topic, appID: appID, operation: .publish) else {
+            throw .forbidden(topic: topic, appID: appID, pubsub: pubsub)
+        }
+        let started = RFC3339.currentUnixSeconds()
+        do {
+            try await target.broker.publish(BrokerMessage(topic: topic, payload: payload,
+                                                          contentType: raw ? nil : ContentType.cloudEventsJSON, metadata: metadata))
+            metrics.egress(pubsub, topic, true, RFC3339.currentUnixSeconds() - started)
+        } catch {
+            metrics.egress(pubsub, topic, false, RFC3339.currentUnixSeconds() - started)
+            throw .publishFailed(topic: topic, pubsub: pubsub, error: error.message)
+        }
+    }
+
+    /// `metadata.rawPayload` as a Go bool; an unparseable value is a 400.
+    func rawPayload(_ metadata: [String: String], pubsub: String) throws(DaprError) -> Bool {
+        guard let value = metadata.first(where: { $0.key.lowercased() == "rawpayload" })?.value else { return false }
+        guard let parsed = GoBool.parse(value) else {
+            throw .badMetadata(pubsub, "rawPayload value '\(value)' is not a boolean")
+        }
+        return parsed
+    }
+
+    /// `ttlInSeconds` (alias `ttl`): whole seconds > 0 or a Go duration; anything else is ignored.
+    static func ttlSeconds(_ metadata: [String: String]) -> Double? {
+        guard let value = metadata.first(where: { ["ttlinseconds", "ttl"].contains($0.key.lowercased()) })?.value else { return nil }
+        if let n = Int(value) { return n > 0 ? Double(n) : nil }
+        if let d = GoDuration.parseSeconds(value), d > 0 { return d }
+        return nil
+    }
+}
+
+/// Counts publishes (`dapr_component_pubsub_egress_*`).
+public struct PublishMetrics: Sendable {
+    public let egress: @Sendable (_ component: String, _ topic: String, _ success: Bool, _ seconds: Double) -> Void
+
+    public init(egress: @escaping @Sendable (String, String, Bool, Double) -> Void) {
+        self.egress = egress
+    }
+}

@@ -1,0 +1,176 @@
+import CloudEvents
+import HTTPTypes
+import Hummingbird
+import Resources
+
+/// Builds the Dapr-compatible HTTP API: publish, bulk publish, bindings, metadata, health,
+/// shutdown (spec §1, §2, §9.1, §12).
+public struct SidecarRouter: Sendable {
+    public let publisher: Publisher
+    public let state: SidecarState
+    public let apiToken: String?
+    public let maxBodyBytes: Int
+
+    public init(publisher: Publisher, state: SidecarState, apiToken: String?, maxBodyBytes: Int) {
+        self.publisher = publisher
+        self.state = state
+        self.apiToken = apiToken
+        self.maxBodyBytes = maxBodyBytes
+    }
+
+    public func build() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        if let apiToken, !apiToken.isEmpty { router.add(middleware: APITokenMiddleware(token: apiToken)) }
+
+        for method in [HTTPRequest.Method.post, .put] {
+            router.on("/v1.0/publish/:pubsub/**", method: method) { request, context in
+                await self.publish(request, pubsub: context.parameters.get("pubsub") ?? "", topic: Self.catchAll(context))
+            }
+            router.on("/v1.0/publish/:pubsub", method: method) { request, context in
+                await self.publish(request, pubsub: context.parameters.get("pubsub") ?? "", topic: "")
+            }
+            router.on("/v1.0/publish", method: method) { request, _ in
+                await self.publish(request, pubsub: "", topic: "")
+            }
+            for prefix in ["/v1.0-alpha1/publish/bulk", "/v1.0/publish/bulk"] {
+                router.on("\(prefix)/:pubsub/**", method: method) { request, context in
+                    await self.publishBulk(request, pubsub: context.parameters.get("pubsub") ?? "", topic: Self.catchAll(context))
+                }
+                router.on("\(prefix)/:pubsub", method: method) { request, context in
+                    await self.publishBulk(request, pubsub: context.parameters.get("pubsub") ?? "", topic: "")
+                }
+            }
+            router.on("/v1.0/bindings/:name", method: method) { request, context in
+                await self.invokeBinding(request, name: context.parameters.get("name") ?? "")
+            }
+        }
+        router.get("/v1.0/healthz") { request, _ in self.healthz(request) }
+        router.get("/v1.0/healthz/outbound") { _, _ in Response(status: .noContent) }
+        router.get("/v1.0/metadata") { _, _ in
+            JSONResponse.make(status: .ok, body: JSONWriter.serialize(MetadataDocument.build(self.state)))
+        }
+        router.put("/v1.0/metadata/:key") { request, context in
+            var request = request
+            let body = (try? await request.collectBody(upTo: self.maxBodyBytes)) ?? ByteBuffer()
+            self.state.setExtended(context.parameters.get("key") ?? "", String(buffer: body))
+            return Response(status: .noContent)
+        }
+        router.post("/v1.0/shutdown") { request, _ in
+            let force = request.headers[HTTPField.Name("dapr-force-shutdown")!]?.lowercased() == "true"
+            self.state.requestShutdown(force: force)
+            return Response(status: .noContent)
+        }
+        return router
+    }
+
+    static func catchAll(_ context: BasicRequestContext) -> String {
+        context.parameters.getCatchAll().joined(separator: "/")
+    }
+
+    /// `metadata.*` query parameters, prefix removed, first value kept.
+    static func queryMetadata(_ request: Request) -> [String: String] {
+        var out: [String: String] = [:]
+        for (key, value) in request.uri.queryParameters where key.hasPrefix("metadata.") {
+            let name = String(key.dropFirst("metadata.".count))
+            if out[name] == nil { out[name] = String(value) }
+        }
+        return out
+    }
+
+    static func trace(_ request: Request) -> TraceContext? {
+        guard let tp = request.headers[HTTPField.Name("traceparent")!],
+              let ctx = TraceContext(traceparent: tp, traceState: request.headers[HTTPField.Name("tracestate")!] ?? "") else { return nil }
+        return ctx.child()
+    }
+
+    func readBody(_ request: Request) async throws(DaprError) -> [UInt8] {
+        var request = request
+        do {
+            let buffer = try await request.collectBody(upTo: maxBodyBytes)
+            return Array(buffer.readableBytesView)
+        } catch {
+            throw .bodyTooLarge(maxBodyBytes)
+        }
+    }
+
+    func publish(_ request: Request, pubsub: String, topic: String) async -> Response {
+        do throws(DaprError) {
+            let body = try await readBody(request)
+            try await publisher.publish(pubsub: pubsub, topic: topic, body: body, contentType: request.headers[.contentType],
+                                        metadata: Self.queryMetadata(request), trace: Self.trace(request))
+            return Response(status: .noContent)
+        } catch {
+            return error.response
+        }
+    }
+
+    func publishBulk(_ request: Request, pubsub: String, topic: String) async -> Response {
+        do throws(DaprError) {
+            let body = try await readBody(request)
+            let failed = try await publisher.publishBulk(pubsub: pubsub, topic: topic, body: body,
+                                                         metadata: Self.queryMetadata(request), trace: Self.trace(request))
+            guard !failed.isEmpty else { return Response(status: .noContent) }
+            let entries: [JSONValue] = failed.map { f in
+                var o: [String: JSONValue] = ["entryId": .string(f.entryID)]
+                if !f.error.isEmpty { o["error"] = .string(f.error) }
+                return .object(o)
+            }
+            let json = JSONWriter.serialize(.object(["failedEntries": .array(entries), "errorCode": .string("ERR_PUBSUB_PUBLISH_MESSAGE")]))
+            var headers = HTTPFields()
+            headers[HTTPField.Name("metadata.responseData")!] = String(decoding: json, as: UTF8.self)
+            headers[HTTPField.Name("metadata.error")!] = failed.map(\.error).joined(separator: "; ")
+            return JSONResponse.make(status: .internalServerError, body: json, headers: headers)
+        } catch {
+            return error.response
+        }
+    }
+
+    /// Output bindings arrive with the bindings issue; until then every name is unknown, exactly
+    /// as Dapr answers for a binding that is not loaded.
+    func invokeBinding(_ request: Request, name: String) async -> Response {
+        let body: [UInt8]
+        do throws(DaprError) {
+            body = try await readBody(request)
+        } catch {
+            return error.response
+        }
+        guard case .object(let fields)? = try? JSONParser.parse(body) else {
+            return DaprError(status: .badRequest, errorCode: "ERR_MALFORMED_REQUEST",
+                             message: "failed deserializing HTTP body: the body is not a JSON object").response
+        }
+        let operation = fields.first { $0.key.lowercased() == "operation" }?.value.stringValue ?? ""
+        let detail = operation.isEmpty ? "operation field is missing from request" : "couldn't find output binding \(name)"
+        return DaprError(status: .internalServerError, errorCode: "ERR_INVOKE_OUTPUT_BINDING",
+                         message: "error invoking output binding \(name): \(detail)").response
+    }
+
+    func healthz(_ request: Request) -> Response {
+        if let asked = request.uri.queryParameters["appid"], String(asked) != state.appID {
+            return DaprError(status: .internalServerError, errorCode: "ERR_HEALTH_APPID_NOT_MATCH",
+                             message: "dapr app-id does not match").response
+        }
+        guard state.appReady() else {
+            return DaprError(status: .internalServerError, errorCode: "ERR_HEALTH_NOT_READY", message: "dapr is not ready: [app channel]").response
+        }
+        return Response(status: .noContent)
+    }
+}
+
+/// Requires `dapr-api-token` on every request except the health endpoints (spec §0).
+struct APITokenMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+    let token: String
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let path = request.uri.path
+        if request.method == .get && (path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound") {
+            return try await next(request, context)
+        }
+        guard request.headers[HTTPField.Name("dapr-api-token")!] == token else {
+            var headers = HTTPFields()
+            headers[.contentType] = "text/plain; charset=utf-8"
+            return Response(status: .unauthorized, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "invalid api token")))
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,72 @@
+import BrokerKit
+import Resources
+import Synchronization
+
+/// What the sidecar APIs report and control: identity, readiness, components, subscriptions,
+/// extended metadata, and the shutdown trigger.
+public final class SidecarState: Sendable {
+    /// App connection properties for `GET /v1.0/metadata`.
+    public struct AppConnection: Sendable {
+        public var port: Int?
+        public var protocolName: String
+        public var channelAddress: String
+        public var maxConcurrency: Int
+
+        public init(port: Int?, protocolName: String, channelAddress: String, maxConcurrency: Int) {
+            self.port = port
+            self.protocolName = protocolName
+            self.channelAddress = channelAddress
+            self.maxConcurrency = maxConcurrency
+        }
+    }
+
+    /// A loaded component with its capabilities.
+    public struct ComponentInfo: Sendable {
+        public var name: String
+        public var type: String
+        public var version: String
+        public var capabilities: [String]
+
+        public init(name: String, type: String, version: String, capabilities: [String]) {
+            self.name = name
+            self.type = type
+            self.version = version
+            self.capabilities = capabilities
+        }
+    }
+
+    public let appID: String
+    public let runtimeVersion: String
+    public let components: [ComponentInfo]
+    public let appConnection: AppConnection
+    public let resiliencyNames: [String]
+    /// Whether subscriptions are up (the app channel is established).
+    public let appReady: @Sendable () -> Bool
+    /// Active subscriptions, for the metadata API.
+    public let subscriptions: @Sendable () -> [SubscriptionSpec]
+    private let extended = Mutex<[String: String]>([:])
+    private let shutdown = Mutex<(@Sendable (Bool) -> Void)?>(nil)
+
+    public init(appID: String, runtimeVersion: String, components: [ComponentInfo], appConnection: AppConnection,
+                resiliencyNames: [String], appReady: @escaping @Sendable () -> Bool,
+                subscriptions: @escaping @Sendable () -> [SubscriptionSpec]) {
+        self.appID = appID
+        self.runtimeVersion = runtimeVersion
+        self.components = components
+        self.appConnection = appConnection
+        self.resiliencyNames = resiliencyNames
+        self.appReady = appReady
+        self.subscriptions = subscriptions
+    }
+
+    /// `PUT /v1.0/metadata/{key}` values.
+    public var extendedMetadata: [String: String] { extended.withLock { $0 } }
+
+    public func setExtended(_ key: String, _ value: String) { extended.withLock { $0[key] = value } }
+
+    /// Installs what `POST /v1.0/shutdown` calls (`true` = forced).
+    public func onShutdown(_ action: @escaping @Sendable (Bool) -> Void) { shutdown.withLock { $0 = action } }
+
+    /// Requests a graceful (or forced) shutdown.
+    public func requestShutdown(force: Bool) { shutdown.withLock { $0 }?(force) }
+}

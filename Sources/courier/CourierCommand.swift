@@ -1,0 +1,25 @@
+import ArgumentParser
+import Foundation
+
+@main
+struct CourierCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "courier",
+        abstract: "A standalone message-broker gateway that speaks Dapr's pub/sub and bindings HTTP API.",
+        subcommands: [RunCommand.self, ValidateCommand.self, DemoCommand.self],
+        defaultSubcommand: RunCommand.self)
+
+    static func main() async {
+        setvbuf(stdout, nil, _IOLBF, 0)
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            exit(withError: error)
+        }
+    }
+}
