@@ -10,7 +10,8 @@ struct CourierCommand: AsyncParsableCommand {
         defaultSubcommand: RunCommand.self)
 
     static func main() async {
-        setvbuf(stdout, nil, _IOLBF, 0)
+        nonisolated(unsafe) let out = stdout
+        setvbuf(out, nil, _IOLBF, 0)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
