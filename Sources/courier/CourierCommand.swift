@@ -10,8 +10,6 @@ struct CourierCommand: AsyncParsableCommand {
         defaultSubcommand: RunCommand.self)
 
     static func main() async {
-        nonisolated(unsafe) let out = stdout
-        setvbuf(out, nil, _IOLBF, 0)
         do {
             var command = try parseAsRoot()
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -23,4 +21,9 @@ struct CourierCommand: AsyncParsableCommand {
             exit(withError: error)
         }
     }
+}
+
+/// Writes a line to standard output at once (no stdio buffering, so logs and reports interleave).
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
 }

@@ -26,12 +26,12 @@ struct DemoCommand: AsyncParsableCommand {
         router.post("/orders") { request, _ -> Response in
             var request = request
             let body = try await request.collectBody(upTo: 4 << 20)
-            print("demo subscriber received on /orders: \(String(buffer: body))")
+            say("demo subscriber received on /orders: \(String(buffer: body))")
             return Response(status: .ok)
         }
         let subscriber = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: appPort)), logger: logger)
         let runtime = try await CourierRuntime(options: o, logger: logger)
-        print(StartupReport.text(runtime))
+        say(StartupReport.text(runtime))
         let httpPort = o.httpPort
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await subscriber.runService() }
@@ -43,8 +43,8 @@ struct DemoCommand: AsyncParsableCommand {
                 request.headers.add(name: "content-type", value: "application/json")
                 request.body = .bytes(ByteBuffer(string: #"{"orderId":1,"item":"hello from courier demo"}"#))
                 let response = try await HTTPClient.shared.execute(request, timeout: .seconds(10))
-                print("demo published one event to pubsub/orders: HTTP \(response.status.code)")
-                print("publish more with: curl -X POST http://127.0.0.1:\(httpPort)/v1.0/publish/pubsub/orders -H 'content-type: application/json' -d '{\"orderId\":2}'")
+                say("demo published one event to pubsub/orders: HTTP \(response.status.code)")
+                say("publish more with: curl -X POST http://127.0.0.1:\(httpPort)/v1.0/publish/pubsub/orders -H 'content-type: application/json' -d '{\"orderId\":2}'")
             }
             try await group.next()
             try await group.next()

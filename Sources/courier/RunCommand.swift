@@ -18,7 +18,7 @@ struct RunCommand: AsyncParsableCommand {
             FileHandle.standardError.write(Data("courier: cannot start:\n\(error)\n".utf8))
             throw ExitCode(1)
         }
-        print(StartupReport.text(runtime))
+        say(StartupReport.text(runtime))
         try await runtime.run()
     }
 }
@@ -37,11 +37,11 @@ struct ValidateCommand: ParsableCommand {
         o.appID = appID
         if !paths.isEmpty { o.resourcesPaths = paths }
         let set = CourierRuntime.loadResources(options: o, registry: .standard)
-        for problem in set.problems { print(problem) }
+        for problem in set.problems { say(problem) }
         if !set.errors.isEmpty {
-            print("\(set.errors.count) problem(s) found")
+            say("\(set.errors.count) problem(s) found")
             throw ExitCode(1)
         }
-        print("ok: \(set.components.count) component(s), \(set.subscriptions.count) subscription(s), \(set.resiliencies.count) resiliency policy set(s)")
+        say("ok: \(set.components.count) component(s), \(set.subscriptions.count) subscription(s), \(set.resiliencies.count) resiliency policy set(s)")
     }
 }
