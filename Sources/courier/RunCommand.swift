@@ -37,7 +37,7 @@ struct ValidateCommand: ParsableCommand {
         o.appID = appID
         if !paths.isEmpty { o.resourcesPaths = paths }
         let set = CourierRuntime.loadResources(options: o, registry: .standard)
-        for problem in set.problems { say(problem) }
+        for problem in set.problems { say(problem.description) }
         if !set.errors.isEmpty {
             say("\(set.errors.count) problem(s) found")
             throw ExitCode(1)
