@@ -1,0 +1,82 @@
+import Foundation
+import Hummingbird
+import NIOCore
+import Synchronization
+
+/// A real HTTP subscriber app on a loopback port: answers `/dapr/subscribe` with the given JSON and
+/// every other POST through `respond`, recording each request.
+final class TestSubscriber: Sendable {
+    struct Received: Sendable {
+        var path: String
+        var headers: [String: String]
+        var body: [UInt8]
+        var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] }
+        var text: String { String(decoding: body, as: UTF8.self) }
+    }
+
+    typealias Responder = @Sendable (Received, Int) -> (status: Int, body: String)
+
+    let port: Int
+    private let task: Task<Void, any Error>
+
+    init(subscriptions: String?, respond: @escaping Responder = { _, _ in (200, "") }) async throws {
+        let port = try PortAllocator.free()
+        self.port = port
+        let router = Router()
+        let box = ReceivedBox()
+        router.get("/dapr/subscribe") { _, _ -> Response in
+            guard let subscriptions else { return Response(status: .notFound) }
+            return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: subscriptions)))
+        }
+        router.post("/**") { request, _ -> Response in
+            var request = request
+            let body = try await request.collectBody(upTo: 64 << 20)
+            var headers: [String: String] = [:]
+            for field in request.headers { headers[field.name.canonicalName] = field.value }
+            let item = Received(path: request.uri.path, headers: headers, body: Array(body.readableBytesView))
+            let n = box.append(item)
+            let (status, text) = respond(item, n)
+            return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
+                              logger: .init(label: "test-subscriber", factory: { _ in SwiftLogNoOpLogHandler() }))
+        self.box = box
+        task = Task { try await app.runService() }
+        try await PortAllocator.waitUntilListening(port)
+    }
+
+    let box: ReceivedBox
+
+    var requests: [Received] { box.all }
+
+    /// Waits until at least `count` requests arrived (matching `path` if given).
+    @discardableResult
+    func wait(for count: Int, path: String? = nil, timeout: Double = 10) async throws -> [Received] {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            let matching = box.all.filter { path == nil || $0.path == path }
+            if matching.count >= count { return matching }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        let matching = box.all.filter { path == nil || $0.path == path }
+        throw TestFailure("expected \(count) requests\(path.map { " on \($0)" } ?? ""), got \(matching.count): \(box.all.map(\.path))")
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
+    }
+}
+
+final class ReceivedBox: Sendable {
+    private let items = Mutex<[TestSubscriber.Received]>([])
+    func append(_ r: TestSubscriber.Received) -> Int { items.withLock { $0.append(r); return $0.count } }
+    var all: [TestSubscriber.Received] { items.withLock { $0 } }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+import Logging
