@@ -107,6 +107,7 @@ import Testing
                     var got: [UInt8] = []
                     for try await d in s {
                         got.append(d.payload[0])
+                        try await Task.sleep(for: .milliseconds(2))  // hold it, as a real consumer would
                         try await d.ack()
                         let total = seen.values.withLock { $0.append(d.payload[0]); return $0.count }
                         if total == 100 { await s1.stop(); await s2.stop() }
