@@ -14,7 +14,7 @@ final class TestSubscriber: Sendable {
         var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    typealias Responder = @Sendable (Received, Int) -> (status: Int, body: String)
+    typealias Responder = @Sendable (Received, Int) async -> (status: Int, body: String)
 
     let port: Int
     private let task: Task<Void, any Error>
@@ -35,7 +35,7 @@ final class TestSubscriber: Sendable {
             for field in request.headers { headers[field.name.canonicalName] = field.value }
             let item = Received(path: request.uri.path, headers: headers, body: Array(body.readableBytesView))
             let n = box.append(item)
-            let (status, text) = respond(item, n)
+            let (status, text) = await respond(item, n)
             return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
