@@ -37,9 +37,10 @@ public struct ResourceLoader: Sendable {
 
     /// Loads resources from YAML text (one or more documents).
     public func load(text: String, file: String, into set: inout ResourceSet) {
-        let documents: [Node]
+        var documents: [Node] = []
         do {
-            documents = try Array(compose_all(yaml: text))
+            let parser = try Parser(yaml: text)
+            while let node = try parser.nextRoot() { documents.append(node) }
         } catch {
             set.problems.append(Self.yamlProblem(error, file: file))
             return

@@ -1,3 +1,5 @@
+import CloudEvents
+
 /// Parses declarative `Subscription` resources, v1alpha1 (`route`) and v2alpha1 (`routes`).
 enum SubscriptionParser {
     static func parse(_ doc: YAMLNode) throws(ResourceProblem) -> SubscriptionSpec {
@@ -20,6 +22,9 @@ enum SubscriptionParser {
                 for item in items {
                     let match = try item.optionalString("match") ?? ""
                     let path = try item.requiredString("path", in: "\(label) rule")
+                    if !match.trimmingSpaces.isEmpty {
+                        throw (item.field("match") ?? item).problem("\(label): routing rule 'match: \(match)' needs CEL expressions, which Courier does not evaluate yet; use routes.default until CEL routing lands")
+                    }
                     rules.append(RouteRule(match: match, path: path))
                 }
             }
