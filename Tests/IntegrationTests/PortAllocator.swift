@@ -2,10 +2,22 @@
 import Glibc
 #endif
 import Foundation
+import Synchronization
 
 /// Free loopback ports for test servers.
 enum PortAllocator {
+    private static let handedOut = Mutex<Set<Int>>([])
+
+    /// A port no other test of this process was given.
     static func free() throws -> Int {
+        for _ in 0..<50 {
+            let port = try candidate()
+            if handedOut.withLock({ $0.insert(port).inserted }) { return port }
+        }
+        throw TestFailure("cannot allocate a fresh port")
+    }
+
+    private static func candidate() throws -> Int {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         defer { close(fd) }
         var addr = sockaddr_in()
