@@ -1,0 +1,45 @@
+import Foundation
+
+/// The real `courier` binary as a child process (built next to the test bundle by `swift build`).
+final class CourierProcess: @unchecked Sendable {
+    let process = Process()
+    let log: String
+
+    static var executable: String {
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for candidate in [dir, dir.deletingLastPathComponent()] {
+            let path = candidate.appendingPathComponent("courier").path
+            if FileManager.default.isExecutableFile(atPath: path) { return path }
+        }
+        return dir.appendingPathComponent("courier").path
+    }
+
+    init(arguments: [String], log: String, environment: [String: String] = [:]) throws {
+        self.log = log
+        process.executableURL = URL(fileURLWithPath: Self.executable)
+        process.arguments = ["run"] + arguments
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        process.environment = env
+        _ = FileManager.default.createFile(atPath: log, contents: nil)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
+        handle.seekToEndOfFile()
+        process.standardOutput = handle
+        process.standardError = handle
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// SIGKILL: no chance to flush, drain or close anything.
+    func kill9() {
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+    }
+
+    /// SIGTERM and wait.
+    func terminate() {
+        process.terminate()
+        process.waitUntilExit()
+    }
+}

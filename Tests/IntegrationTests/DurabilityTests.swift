@@ -1,0 +1,86 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import Synchronization
+import Testing
+
+/// The no-loss promise under `kill -9`: every publish Courier acknowledged with 204 reaches the
+/// subscriber at least once, although Courier is killed repeatedly while publishing and delivering
+/// and the subscriber is slow and sometimes fails.
+@Suite(.serialized) struct DurabilityTests {
+    final class Ledger: Sendable {
+        let acknowledged = Mutex<Set<Int>>([])
+        let received = Mutex<[Int: Int]>([:])
+    }
+
+    @Test func killNineMidStreamLosesNothingAcknowledged() async throws {
+        let total = 1500
+        let kills = 3
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-kill-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/resources", withIntermediateDirectories: true)
+        try Harness.defaultPubsub.write(toFile: dir + "/resources/pubsub.yaml", atomically: true, encoding: .utf8)
+        try """
+            apiVersion: dapr.io/v2alpha1
+            kind: Subscription
+            metadata: { name: orders }
+            spec:
+              pubsubname: pubsub
+              topic: orders
+              routes: { default: /events }
+            """.write(toFile: dir + "/resources/subscription.yaml", atomically: true, encoding: .utf8)
+        let ledger = Ledger()
+        let subscriber = try await TestSubscriber(subscriptions: nil) { request, count in
+            try? await Task.sleep(for: .milliseconds(Int.random(in: 0...3)))
+            if count % 10 == 3 { return (500, "") }  // the app fails now and then: redelivered
+            if let data = request.json?["data"] as? [String: Any], let n = data["n"] as? Int {
+                ledger.received.withLock { $0[n, default: 0] += 1 }
+            }
+            return (200, "")
+        }
+        let httpPort = try PortAllocator.free()
+        let args = ["--app-id", "durable", "--app-port", "\(subscriber.port)", "--dapr-http-port", "\(httpPort)",
+                    "--metrics-port", "\(try PortAllocator.free())", "--resources-path", dir + "/resources", "--data-dir", dir + "/data"]
+        var courier = try CourierProcess(arguments: args, log: dir + "/courier.log")
+        try await PortAllocator.waitUntilListening(httpPort)
+
+        let publisher = Task {
+            var n = 0
+            while n < total {
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(httpPort)/v1.0/publish/pubsub/orders")
+                request.method = .POST
+                request.headers.add(name: "content-type", value: "application/json")
+                request.body = .bytes(ByteBuffer(string: #"{"n":\#(n)}"#))
+                if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(5)), response.status.code == 204 {
+                    ledger.acknowledged.withLock { _ = $0.insert(n) }
+                    n += 1
+                } else {
+                    try? await Task.sleep(for: .milliseconds(20))  // Courier is down: try the same event again
+                }
+            }
+        }
+        for _ in 0..<kills {
+            try await Task.sleep(for: .milliseconds(Int.random(in: 700...1400)))
+            courier.kill9()
+            courier = try CourierProcess(arguments: args, log: dir + "/courier.log")
+            try await PortAllocator.waitUntilListening(httpPort)
+        }
+        _ = await publisher.result
+        let acknowledged = ledger.acknowledged.withLock { $0 }
+        #expect(acknowledged.count == total)
+        let deadline = Date().addingTimeInterval(60)
+        var missing: Set<Int> = []
+        repeat {
+            let received = ledger.received.withLock { $0 }
+            missing = acknowledged.filter { received[$0] == nil }
+            if missing.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(200))
+        } while Date() < deadline
+        courier.terminate()
+        await subscriber.stop()
+        let received = ledger.received.withLock { $0 }
+        let duplicates = received.values.reduce(0) { $0 + max($1 - 1, 0) }
+        print("durability: \(total) acknowledged, \(kills) kill -9, \(received.count) distinct delivered, \(duplicates) duplicate deliveries, \(missing.count) missing")
+        #expect(missing.isEmpty, "acknowledged but never delivered: \(missing.sorted().prefix(20))")
+        if missing.isEmpty { try? FileManager.default.removeItem(atPath: dir) }
+    }
+}
