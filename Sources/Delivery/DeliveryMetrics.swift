@@ -1,40 +1,63 @@
 import Metrics
+import Synchronization
 
-/// Dapr-compatible pub/sub counters (spec §12.4), exported by the Prometheus backend.
-public struct DeliveryMetrics: Sendable {
+/// Dapr-compatible pub/sub counters (spec §12.4), exported by the Prometheus backend. Metric
+/// handles are created once per label set and cached, so the hot paths only increment.
+public final class DeliveryMetrics: Sendable {
     public let appID: String
     public let namespace: String
+    private let counters = Mutex<[String: Counter]>([:])
+    private let recorders = Mutex<[String: Recorder]>([:])
 
     public init(appID: String, namespace: String = "") {
         self.appID = appID
         self.namespace = namespace
     }
 
+    private func counter(_ label: String, _ dims: [(String, String)]) -> Counter {
+        let key = label + dims.map { "\u{0}" + $0.1 }.joined()
+        return counters.withLock { cache in
+            if let c = cache[key] { return c }
+            let c = Counter(label: label, dimensions: dims)
+            cache[key] = c
+            return c
+        }
+    }
+
+    private func recorder(_ label: String, _ dims: [(String, String)]) -> Recorder {
+        let key = label + dims.map { "\u{0}" + $0.1 }.joined()
+        return recorders.withLock { cache in
+            if let r = cache[key] { return r }
+            let r = Recorder(label: label, dimensions: dims)
+            cache[key] = r
+            return r
+        }
+    }
+
     /// One processed delivery: `processStatus` is success, retry or drop.
     public func ingress(component: String, topic: String, processStatus: String, status: String, seconds: Double) {
         let dims = [("app_id", appID), ("component", component), ("namespace", namespace),
                     ("process_status", processStatus), ("status", status), ("topic", topic)]
-        Counter(label: "dapr_component_pubsub_ingress_count", dimensions: dims).increment()
-        Recorder(label: "dapr_component_pubsub_ingress_latencies", dimensions: dims).record(seconds * 1000)
+        counter("dapr_component_pubsub_ingress_count", dims).increment()
+        recorder("dapr_component_pubsub_ingress_latencies", dims).record(seconds * 1000)
     }
 
     /// One publish (through the API or a dead-letter republish).
     public func egress(component: String, topic: String, success: Bool, seconds: Double) {
         let dims = [("app_id", appID), ("component", component), ("namespace", namespace),
                     ("success", success ? "true" : "false"), ("topic", topic)]
-        Counter(label: "dapr_component_pubsub_egress_count", dimensions: dims).increment()
-        Recorder(label: "dapr_component_pubsub_egress_latencies", dimensions: dims).record(seconds * 1000)
+        counter("dapr_component_pubsub_egress_count", dims).increment()
+        recorder("dapr_component_pubsub_egress_latencies", dims).record(seconds * 1000)
     }
 
     /// A retry of a delivery attempt by the inbound policy.
     public func retry(component: String, topic: String) {
-        Counter(label: "courier_pubsub_delivery_retries_total",
-                dimensions: [("app_id", appID), ("component", component), ("topic", topic)]).increment()
+        counter("courier_pubsub_delivery_retries_total", [("app_id", appID), ("component", component), ("topic", topic)]).increment()
     }
 
     /// A message sent to a dead-letter topic; `reason` is drop, expired, unroutable, failed or unparseable.
     public func deadLetter(component: String, topic: String, reason: String) {
-        Counter(label: "courier_pubsub_dead_letter_total",
-                dimensions: [("app_id", appID), ("component", component), ("topic", topic), ("reason", reason)]).increment()
+        counter("courier_pubsub_dead_letter_total",
+                [("app_id", appID), ("component", component), ("topic", topic), ("reason", reason)]).increment()
     }
 }

@@ -40,7 +40,15 @@ public final class EmbeddedBroker: MessageBroker {
             throw BrokerError(.configuration, "\(name): cannot open the embedded store: \(error)")
         }
         let engine = self.engine
-        writer = GroupCommitWriter(store: store) { committed in await engine.didCommit(committed) }
+        let index = engine.index
+        writer = GroupCommitWriter(store: store) { committed in
+            var byTopic: [String: [StoredMessage]] = [:]
+            for m in committed { byTopic[m.topic, default: []].append(m) }
+            for (topic, messages) in byTopic {
+                let (previous, consumed) = index.record(topic: topic, last: messages.last!.seq)
+                if consumed { await engine.didCommit(topic: topic, messages: messages, previousHigh: previous) }
+            }
+        }
         let store = self.store
         let retention = options.retentionSeconds
         housekeeping = Task {

@@ -20,10 +20,8 @@ actor EmbeddedEngine {
     let options: EmbeddedOptions
     let logger: Logger
     private var groups: [GroupKey: Group] = [:]
-    /// Highest committed sequence per topic that the engine has been told about.
-    private var topicHigh: [String: Int64] = [:]
-    /// Highest sequence in the store when it was opened; a new `newest` group starts after it.
-    private var globalHigh: Int64
+    /// Highest committed sequence per topic, kept by the writer.
+    let index: CommitIndex
     private var dirty: Set<GroupKey> = []
     private var closed = false
     private var stopped: Set<Int> = []
@@ -34,7 +32,7 @@ actor EmbeddedEngine {
         self.store = store
         self.options = options
         self.logger = logger
-        self.globalHigh = try store.highestSequence()
+        self.index = CommitIndex(storeHigh: try store.highestSequence())
     }
 
     // MARK: Subscribing
@@ -46,10 +44,13 @@ actor EmbeddedEngine {
             if let committed = try await store.committed(topic: key.topic, group: key.group) {
                 start = committed
             } else {
-                start = options.initialOffsetOldest ? 0 : max(globalHigh, topicHigh.values.max() ?? 0) + 1
+                start = options.initialOffsetOldest ? 0 : index.globalHigh + 1
                 try await store.commit([(key.topic, key.group, start)])
             }
-            if groups[key] == nil { groups[key] = Group(state: GroupState(startAt: start)) }
+            if groups[key] == nil {
+                index.markConsumed(key.topic)
+                groups[key] = Group(state: GroupState(startAt: start))
+            }
         }
         groups[key]!.subscribers += 1
     }
@@ -75,7 +76,7 @@ actor EmbeddedEngine {
             if let item = groups[key]!.state.take(now: now, leaseSeconds: options.leaseSeconds) {
                 return item
             }
-            let high = topicHigh[key.topic] ?? globalHigh
+            let high = index.high(key.topic)
             if groups[key]!.state.cursor <= high, !groups[key]!.loading {
                 try await load(key, high: high)
                 continue
@@ -139,22 +140,17 @@ actor EmbeddedEngine {
 
     // MARK: Commits from the writer
 
-    /// Called by the group-commit writer, in commit order.
-    func didCommit(_ messages: [StoredMessage]) {
-        var byTopic: [String: [StoredMessage]] = [:]
-        for m in messages { byTopic[m.topic, default: []].append(m) }
-        for (topic, list) in byTopic {
-            let previousHigh = topicHigh[topic] ?? globalHigh
-            let last = list.last!.seq
-            topicHigh[topic] = max(previousHigh, last)
-            for key in groups.keys where key.topic == topic {
-                // A caught-up group takes the committed messages straight from memory.
-                if !groups[key]!.loading, groups[key]!.state.cursor > previousHigh,
-                   groups[key]!.state.bufferedCount < maxBuffered {
-                    groups[key]!.state.load(list, through: last)
-                }
-                wake(key)
+    /// Called by the group-commit writer, in commit order, for the messages of one consumed
+    /// topic; `previousHigh` is the topic's high before this commit.
+    func didCommit(topic: String, messages: [StoredMessage], previousHigh: Int64) {
+        let last = messages.last!.seq
+        for key in groups.keys where key.topic == topic {
+            // A caught-up group takes the committed messages straight from memory.
+            if !groups[key]!.loading, groups[key]!.state.cursor > previousHigh,
+               groups[key]!.state.bufferedCount < maxBuffered {
+                groups[key]!.state.load(messages, through: last)
             }
+            wake(key)
         }
     }
 
