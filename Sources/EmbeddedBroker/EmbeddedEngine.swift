@@ -41,15 +41,17 @@ actor EmbeddedEngine {
     func join(_ key: GroupKey) async throws {
         if groups[key] == nil {
             let start: Int64
+            var acked: Set<Int64> = []
             if let committed = try await store.committed(topic: key.topic, group: key.group) {
                 start = committed
+                acked = try await store.acked(topic: key.topic, group: key.group, from: committed)
             } else {
                 start = options.initialOffsetOldest ? 0 : index.globalHigh + 1
-                try await store.commit([(key.topic, key.group, start)])
+                try await store.commit([.init(topic: key.topic, group: key.group, committed: start)])
             }
             if groups[key] == nil {
                 index.markConsumed(key.topic)
-                groups[key] = Group(state: GroupState(startAt: start))
+                groups[key] = Group(state: GroupState(startAt: start, alreadyAcked: acked))
             }
         }
         groups[key]!.subscribers += 1
@@ -163,23 +165,23 @@ actor EmbeddedEngine {
             logger.warning("delivery leases expired; messages will be redelivered", metadata: ["topic": "\(key.topic)", "group": "\(key.group)"])
             wake(key)
         }
-        var offsets: [(topic: String, group: String, committed: Int64)] = []
+        var progress: [LogStore.Progress] = []
         for key in dirty {
-            guard let g = groups[key] else { continue }
-            let w = g.state.watermark
-            if w != g.state.persistedWatermark {
-                offsets.append((key.topic, key.group, w))
+            guard groups[key] != nil else { continue }
+            let w = groups[key]!.state.watermark
+            let acked = groups[key]!.state.drainRecentAcks()
+            if w != groups[key]!.state.persistedWatermark || acked.contains(where: { $0 >= w }) {
+                progress.append(.init(topic: key.topic, group: key.group, committed: w, acked: acked))
                 groups[key]!.state.persistedWatermark = w
             }
         }
         dirty.removeAll()
         do {
-            try await store.commit(offsets)
-        } catch is CancellationError {
-            for o in offsets { dirty.insert(GroupKey(topic: o.topic, group: o.group)) }
+            try await store.commit(progress)
         } catch {
-            logger.error("cannot persist consumer offsets: \(error)")
-            for o in offsets { dirty.insert(GroupKey(topic: o.topic, group: o.group)) }
+            if !(error is CancellationError) { logger.error("cannot persist consumer offsets: \(error)") }
+            // Not persisted: a crash now re-delivers these (duplicates, never loss); retry next tick.
+            for p in progress { dirty.insert(GroupKey(topic: p.topic, group: p.group)) }
         }
     }
 

@@ -27,10 +27,21 @@ struct GroupState: Sendable {
     private var attempts: [Int64: Int] = [:]
     /// The watermark last persisted.
     var persistedWatermark: Int64
+    /// Sequences above the watermark acknowledged before a restart: never handed out again.
+    private var skip: Set<Int64>
+    /// Acknowledged since the last persist (persisted so a crash re-delivers as little as possible).
+    private(set) var recentAcks: [Int64] = []
 
-    init(startAt cursor: Int64) {
+    init(startAt cursor: Int64, alreadyAcked: Set<Int64> = []) {
         self.cursor = cursor
         self.persistedWatermark = cursor
+        self.skip = alreadyAcked
+    }
+
+    /// Takes the acknowledgements to persist.
+    mutating func drainRecentAcks() -> [Int64] {
+        defer { recentAcks.removeAll(keepingCapacity: true) }
+        return recentAcks
     }
 
     var bufferedCount: Int { buffer.count - bufferHead }
@@ -42,7 +53,10 @@ struct GroupState: Sendable {
             buffer.removeAll(keepingCapacity: true)
             bufferHead = 0
         }
-        for m in messages where m.seq >= cursor { buffer.append(m) }
+        for m in messages where m.seq >= cursor {
+            if !skip.isEmpty, skip.remove(m.seq) != nil { continue }
+            buffer.append(m)
+        }
         cursor = max(cursor, lastSeq + 1)
     }
 
@@ -77,6 +91,7 @@ struct GroupState: Sendable {
     mutating func ack(_ seq: Int64) -> Bool {
         guard inFlight.removeValue(forKey: seq) != nil else { return false }
         attempts.removeValue(forKey: seq)
+        recentAcks.append(seq)
         return true
     }
 

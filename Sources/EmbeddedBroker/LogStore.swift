@@ -37,6 +37,11 @@ final class LogStore: Sendable {
                     grp TEXT NOT NULL,
                     committed INTEGER NOT NULL,
                     PRIMARY KEY (topic, grp)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS acks (
+                    topic TEXT NOT NULL,
+                    grp TEXT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    PRIMARY KEY (topic, grp, seq)) WITHOUT ROWID;
                 """)
         }
     }
@@ -87,12 +92,33 @@ final class LogStore: Sendable {
         }
     }
 
-    /// Persists watermarks.
-    func commit(_ offsets: [(topic: String, group: String, committed: Int64)]) async throws {
-        guard !offsets.isEmpty else { return }
+    /// One group's progress to persist: its watermark and the acknowledgements above it.
+    struct Progress: Sendable {
+        var topic: String
+        var group: String
+        var committed: Int64
+        var acked: [Int64] = []
+    }
+
+    /// Persists watermarks and acknowledgements above them, dropping those the watermark passed.
+    func commit(_ progress: [Progress]) async throws {
+        guard !progress.isEmpty else { return }
         try await db.write { db in
-            let statement = try db.cachedStatement(sql: "INSERT INTO offsets (topic, grp, committed) VALUES (?, ?, ?) ON CONFLICT(topic, grp) DO UPDATE SET committed = excluded.committed")
-            for o in offsets { try statement.execute(arguments: [o.topic, o.group, o.committed]) }
+            let offset = try db.cachedStatement(sql: "INSERT INTO offsets (topic, grp, committed) VALUES (?, ?, ?) ON CONFLICT(topic, grp) DO UPDATE SET committed = excluded.committed")
+            let ack = try db.cachedStatement(sql: "INSERT OR IGNORE INTO acks (topic, grp, seq) VALUES (?, ?, ?)")
+            let prune = try db.cachedStatement(sql: "DELETE FROM acks WHERE topic = ? AND grp = ? AND seq < ?")
+            for p in progress {
+                try offset.execute(arguments: [p.topic, p.group, p.committed])
+                for seq in p.acked where seq >= p.committed { try ack.execute(arguments: [p.topic, p.group, seq]) }
+                try prune.execute(arguments: [p.topic, p.group, p.committed])
+            }
+        }
+    }
+
+    /// Acknowledgements of a group at or above `from` (persisted before a restart).
+    func acked(topic: String, group: String, from: Int64) async throws -> Set<Int64> {
+        try await db.read { db in
+            Set(try Int64.fetchAll(db, sql: "SELECT seq FROM acks WHERE topic = ? AND grp = ? AND seq >= ?", arguments: [topic, group, from]))
         }
     }
 

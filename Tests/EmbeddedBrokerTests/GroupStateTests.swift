@@ -58,4 +58,16 @@ import Testing
         #expect(g.bufferedCount == 1)
         #expect(g.cursor == 10)
     }
+
+    @Test func acknowledgedBeforeARestartAreSkipped() {
+        var g = GroupState(startAt: 1, alreadyAcked: [2, 4])
+        g.load([message(1), message(2), message(3), message(4)], through: 4)
+        #expect(g.bufferedCount == 2)
+        let first = g.take(now: 0, leaseSeconds: 10)?.0.seq
+        let second = g.take(now: 0, leaseSeconds: 10)?.0.seq
+        #expect(first == 1 && second == 3)
+        g.ack(3)
+        #expect(g.drainRecentAcks() == [3])
+        #expect(g.drainRecentAcks().isEmpty)
+    }
 }
