@@ -83,4 +83,57 @@ import Testing
         #expect(missing.isEmpty, "acknowledged but never delivered: \(missing.sorted().prefix(20))")
         if missing.isEmpty { try? FileManager.default.removeItem(atPath: dir) }
     }
+
+    @Test func sigtermDrainsInFlightAndLeavesTheRestForRedelivery() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-drain-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir + "/resources", withIntermediateDirectories: true)
+        try Harness.defaultPubsub.write(toFile: dir + "/resources/pubsub.yaml", atomically: true, encoding: .utf8)
+        try """
+            apiVersion: dapr.io/v2alpha1
+            kind: Subscription
+            metadata: { name: slow }
+            spec:
+              pubsubname: pubsub
+              topic: slow
+              routes: { default: /events }
+              metadata: { maxConcurrency: "2" }
+            """.write(toFile: dir + "/resources/subscription.yaml", atomically: true, encoding: .utf8)
+        let ledger = Ledger()
+        let subscriber = try await TestSubscriber(subscriptions: nil) { request, _ in
+            try? await Task.sleep(for: .milliseconds(400))
+            if let n = (request.json?["data"] as? [String: Any])?["n"] as? Int {
+                ledger.received.withLock { $0[n, default: 0] += 1 }
+            }
+            return (200, "")
+        }
+        let httpPort = try PortAllocator.free()
+        let args = ["--app-id", "drain", "--app-port", "\(subscriber.port)", "--dapr-http-port", "\(httpPort)",
+                    "--metrics-port", "\(try PortAllocator.free())", "--resources-path", dir + "/resources", "--data-dir", dir + "/data",
+                    "--dapr-graceful-shutdown-seconds", "3"]
+        var courier = try CourierProcess(arguments: args, log: dir + "/courier.log")
+        try await PortAllocator.waitUntilListening(httpPort)
+        for n in 0..<10 {
+            var request = HTTPClientRequest(url: "http://127.0.0.1:\(httpPort)/v1.0/publish/pubsub/slow")
+            request.method = .POST
+            request.headers.add(name: "content-type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: #"{"n":\#(n)}"#))
+            let response = try await HTTPClient.shared.execute(request, timeout: .seconds(5))
+            #expect(response.status.code == 204)
+        }
+        try await subscriber.wait(for: 1)
+        let stopping = Date()
+        courier.terminate()
+        let took = Date().timeIntervalSince(stopping)
+        let beforeRestart = ledger.received.withLock { $0 }
+        #expect(took < 4.5, "SIGTERM finishes within the grace period (took \(took) s)")
+        #expect(beforeRestart.count >= 2 && beforeRestart.count < 10, "in-flight deliveries finished, the rest waited: \(beforeRestart.keys.sorted())")
+        courier = try CourierProcess(arguments: args, log: dir + "/courier.log")
+        let deadline = Date().addingTimeInterval(30)
+        while ledger.received.withLock({ $0.count }) < 10 && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        courier.terminate()
+        await subscriber.stop()
+        let received = ledger.received.withLock { $0 }
+        #expect(received.count == 10, "every event arrives after the restart: \(received.keys.sorted())")
+        if received.count == 10 { try? FileManager.default.removeItem(atPath: dir) }
+    }
 }
