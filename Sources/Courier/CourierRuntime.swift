@@ -83,6 +83,7 @@ public final class CourierRuntime: Sendable {
         let metrics = DeliveryMetrics(appID: options.appID, namespace: ProcessInfo.processInfo.environment["NAMESPACE"] ?? "")
         var clientConfig = HTTPClient.Configuration()
         clientConfig.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        clientConfig.tracing.tracer = nil  // Courier propagates trace context itself; no per-request spans
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfig)
         let channel = options.appPort.map { AppChannel(client: client, host: options.appChannelAddress, port: $0, apiToken: options.appAPIToken) }
         let subscriptions = SubscriptionManager(appID: options.appID, pubsubs: pubsubs, channel: channel,
