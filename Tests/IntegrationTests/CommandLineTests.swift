@@ -1,0 +1,59 @@
+import Foundation
+import Testing
+
+/// The `courier` binary's own bad-input behaviour: `validate` and start-up failures print
+/// `file:line: message` and exit 1, never crash or hang.
+@Suite struct CommandLineTests {
+    func run(_ arguments: [String], timeout: Double = 30) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CourierProcess.executable)
+        process.arguments = arguments
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        if process.isRunning { process.terminate(); throw TestFailure("courier \(arguments) hung") }
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (process.terminationStatus, output)
+    }
+
+    func directory(_ files: [String: String]) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-cli-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        for (name, text) in files { try text.write(toFile: "\(dir)/\(name)", atomically: true, encoding: .utf8) }
+        return dir
+    }
+
+    @Test func validateReportsEveryProblemWithFileAndLine() throws {
+        let dir = try directory([
+            "a.yaml": "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata:\n  name: k\nspec:\n  type: pubsub.nope\n  version: v1\n",
+            "b.yaml": "kind: Subscription\nspec:\n  pubsubname: p\n  topic: [unclosed\n",
+            "c.yaml": "kind: Component\nmetadata:\n  name: ok\nspec:\n  type: pubsub.embedded\n",
+        ])
+        let (status, output) = try run(["validate", dir])
+        #expect(status == 1)
+        #expect(output.contains("\(dir)/a.yaml:6: Component 'k': unknown component type 'pubsub.nope'"), "\(output)")
+        #expect(output.contains("\(dir)/b.yaml:"), "\(output)")
+        #expect(output.contains("2 problem(s) found"))
+        let good = try directory(["c.yaml": "kind: Component\nmetadata:\n  name: ok\nspec:\n  type: pubsub.embedded\n"])
+        let ok = try run(["validate", good])
+        #expect(ok.status == 0 && ok.output.contains("ok: 1 component(s)"))
+    }
+
+    @Test func badComponentMetadataStopsStartWithTheFile() throws {
+        let dir = try directory(["p.yaml": "kind: Component\nmetadata:\n  name: ps\nspec:\n  type: pubsub.embedded\n  metadata:\n  - name: synchronous\n    value: sometimes\n"])
+        let (status, output) = try run(["run", "--resources-path", dir, "--data-dir", dir + "/data", "--dapr-http-port", "0", "--metrics-port", "0"])
+        #expect(status == 1)
+        #expect(output.contains("\(dir)/p.yaml:1: component 'ps' (pubsub.embedded) failed to start"), "\(output)")
+        #expect(output.contains("synchronous must be normal or full"))
+    }
+
+    @Test func badFlagsAreUsageErrors() throws {
+        let (status, output) = try run(["run", "--max-body-size", "lots"])
+        #expect(status != 0 && output.contains("--max-body-size"))
+        let proto = try run(["run", "--app-protocol", "grpc"])
+        #expect(proto.status != 0 && proto.output.contains("not supported"))
+    }
+}
