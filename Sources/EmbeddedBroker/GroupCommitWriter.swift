@@ -62,8 +62,9 @@ final class GroupCommitWriter: Sendable {
                 for (i, w) in batch.enumerated() {
                     committed.append(StoredMessage(seq: seqs[i], topic: w.entry.topic, payload: w.entry.payload, metadata: w.entry.metadata))
                 }
-                await onCommit(committed)
+                // Durable now: answer the publishers first, then hand the messages to dispatch.
                 for (i, w) in batch.enumerated() { w.continuation.resume(returning: seqs[i]) }
+                await onCommit(committed)
             } catch {
                 for w in batch { w.continuation.resume(throwing: error) }
             }
