@@ -15,22 +15,22 @@ public final class DeliveryMetrics: Sendable {
     }
 
     private func counter(_ label: String, _ dims: [(String, String)]) -> Counter {
-        let key = label + dims.map { "\u{0}" + $0.1 }.joined()
-        return counters.withLock { cache in
-            if let c = cache[key] { return c }
-            let c = Counter(label: label, dimensions: dims)
-            cache[key] = c
-            return c
-        }
+        Self.cached(counters, label, dims) { Counter(label: label, dimensions: dims) }
     }
 
     private func recorder(_ label: String, _ dims: [(String, String)]) -> Recorder {
+        Self.cached(recorders, label, dims) { Recorder(label: label, dimensions: dims) }
+    }
+
+    /// The handle for `label` and `dims` from `cache`, made once.
+    private static func cached<Handle>(_ cache: borrowing Mutex<[String: Handle]>, _ label: String, _ dims: [(String, String)],
+                                       make: () -> Handle) -> Handle {
         let key = label + dims.map { "\u{0}" + $0.1 }.joined()
-        return recorders.withLock { cache in
-            if let r = cache[key] { return r }
-            let r = Recorder(label: label, dimensions: dims)
-            cache[key] = r
-            return r
+        return cache.withLock { entries in
+            if let handle = entries[key] { return handle }
+            let handle = make()
+            entries[key] = handle
+            return handle
         }
     }
 

@@ -13,21 +13,28 @@ import Testing
         let received = Mutex<[Int: Int]>([:])
     }
 
-    @Test func killNineMidStreamLosesNothingAcknowledged() async throws {
-        let total = 1500
-        let kills = 3
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-kill-\(UUID().uuidString)").path
+    /// A temporary directory with the embedded pubsub and a declarative subscription to `topic` at `/events`.
+    static func resources(topic: String, extra: String = "") throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-\(topic)-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir + "/resources", withIntermediateDirectories: true)
         try Harness.defaultPubsub.write(toFile: dir + "/resources/pubsub.yaml", atomically: true, encoding: .utf8)
         try """
             apiVersion: dapr.io/v2alpha1
             kind: Subscription
-            metadata: { name: orders }
+            metadata: { name: \(topic) }
             spec:
               pubsubname: pubsub
-              topic: orders
+              topic: \(topic)
               routes: { default: /events }
+              \(extra)
             """.write(toFile: dir + "/resources/subscription.yaml", atomically: true, encoding: .utf8)
+        return dir
+    }
+
+    @Test func killNineMidStreamLosesNothingAcknowledged() async throws {
+        let total = 1500
+        let kills = 3
+        let dir = try Self.resources(topic: "orders")
         let ledger = Ledger()
         let subscriber = try await TestSubscriber(subscriptions: nil) { request, count in
             try? await Task.sleep(for: .milliseconds(Int.random(in: 0...3)))
@@ -85,19 +92,7 @@ import Testing
     }
 
     @Test func sigtermDrainsInFlightAndLeavesTheRestForRedelivery() async throws {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-drain-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: dir + "/resources", withIntermediateDirectories: true)
-        try Harness.defaultPubsub.write(toFile: dir + "/resources/pubsub.yaml", atomically: true, encoding: .utf8)
-        try """
-            apiVersion: dapr.io/v2alpha1
-            kind: Subscription
-            metadata: { name: slow }
-            spec:
-              pubsubname: pubsub
-              topic: slow
-              routes: { default: /events }
-              metadata: { maxConcurrency: "2" }
-            """.write(toFile: dir + "/resources/subscription.yaml", atomically: true, encoding: .utf8)
+        let dir = try Self.resources(topic: "slow", extra: #"metadata: { maxConcurrency: "2" }"#)
         let ledger = Ledger()
         let subscriber = try await TestSubscriber(subscriptions: nil) { request, _ in
             try? await Task.sleep(for: .milliseconds(400))
