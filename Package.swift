@@ -26,6 +26,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "CloudEvents", swiftSettings: strict),
+        .target(name: "Routing", dependencies: ["CloudEvents"], swiftSettings: strict),
         .target(
             name: "Resources",
             dependencies: ["CloudEvents", .product(name: "Yams", package: "Yams")],
@@ -91,6 +92,7 @@ let package = Package(
             path: "Benchmarks/BenchSink",
             swiftSettings: strict),
         .testTarget(name: "CloudEventsTests", dependencies: ["CloudEvents"]),
+        .testTarget(name: "RoutingTests", dependencies: ["Routing", "CloudEvents"]),
         .testTarget(name: "ResourcesTests", dependencies: ["Resources"]),
         .testTarget(name: "EmbeddedBrokerTests", dependencies: ["EmbeddedBroker", "BrokerKit"]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Resources"]),

@@ -1,0 +1,17 @@
+/// A lexical token of a CEL expression.
+struct Token: Sendable, Equatable {
+    enum Kind: Sendable, Equatable {
+        case int(Int64)
+        case uint(UInt64)
+        case double(Double)
+        case string(String)
+        case bytes([UInt8])
+        case ident(String)
+        case op(String)
+        case end
+    }
+
+    var kind: Kind
+    /// 1-based column of the first character.
+    var column: Int
+}
