@@ -29,7 +29,7 @@ let package = Package(
         .target(name: "Routing", dependencies: ["CloudEvents"], swiftSettings: strict),
         .target(
             name: "Resources",
-            dependencies: ["CloudEvents", .product(name: "Yams", package: "Yams")],
+            dependencies: ["CloudEvents", "Routing", .product(name: "Yams", package: "Yams")],
             swiftSettings: strict),
         .target(
             name: "BrokerKit",
@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "Delivery",
             dependencies: [
-                "BrokerKit", "CloudEvents", "Resources",
+                "BrokerKit", "CloudEvents", "Resources", "Routing",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -78,6 +78,12 @@ public enum SubscriptionDiscovery {
                 if let n = f("maxAwaitDurationMs")?.doubleValue, n >= 0 { bulk.maxAwaitDurationMs = Int(n) }
             }
             let dlt = get("deadLetterTopic")?.stringValue
+            // As in Dapr, a rule that does not compile fails the whole discovery.
+            do throws(RouteTable.Invalid) {
+                _ = try RouteTable(rules: rules)
+            } catch {
+                throw Invalid(description: "\(pubsub)/\(topic): \(error.description)")
+            }
             out.append(SubscriptionSpec(
                 pubsubName: pubsub, topic: topic,
                 rules: SubscriptionSpec.rules(from: rules, defaultPath: defaultPath, route: get("route")?.stringValue),

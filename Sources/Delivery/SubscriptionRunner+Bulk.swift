@@ -51,8 +51,14 @@ extension SubscriptionRunner {
                 await deadLetterThenAck(delivery, reason: "expired")
                 continue
             }
-            guard let path = routes.route(envelope: delivery.payload) else {
+            let path: String
+            switch routes.route(envelope: subscription.rawPayload ? Envelope.wrapRaw(payload: delivery.payload, topic: subscription.topic, pubsubName: subscription.pubsubName, trace: nil) : delivery.payload) {
+            case .path(let p): path = p
+            case .noMatch:
                 await deadLetterThenAck(delivery, reason: "unroutable")
+                continue
+            case .error:
+                await failUnprocessable(delivery, reason: "unroutable")
                 continue
             }
             byPath[path, default: []].append(BulkEntry(id: EventID.uuid(), delivery: delivery, body: delivery.payload))

@@ -25,7 +25,7 @@ public final class SubscriptionRunner: Sendable {
 
     public init(subscription: SubscriptionSpec, broker: any MessageBroker, group: String, channel: AppChannel,
                 policy: InboundPolicy, appID: String, globalLimit: AsyncSemaphore, logger: Logger,
-                metrics: DeliveryMetrics, defaultTimeout: Double = 300) throws(RouteTable.Unsupported) {
+                metrics: DeliveryMetrics, defaultTimeout: Double = 300) throws(RouteTable.Invalid) {
         self.subscription = subscription
         self.broker = broker
         self.group = group
@@ -103,10 +103,18 @@ public final class SubscriptionRunner: Sendable {
             return
         }
         // 3. Routing.
-        guard let path = routes.route(envelope: body) else {
+        let path: String
+        switch routes.route(envelope: body) {
+        case .path(let p):
+            path = p
+        case .noMatch:
             logger.debug("no route matched; dropping", metadata: ["id": "\(fields.id ?? "")"])
             metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "drop", status: "success", seconds: 0)
             await deadLetterThenAck(delivery, reason: "unroutable")
+            return
+        case .error(let why):
+            logger.warning("\(why); dead-lettering or returning it to the broker", metadata: ["id": "\(fields.id ?? "")"])
+            await failUnprocessable(delivery, reason: "unroutable")
             return
         }
         // 4. Push under the inbound policy.

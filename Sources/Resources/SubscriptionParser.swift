@@ -1,4 +1,5 @@
 import CloudEvents
+import Routing
 
 /// Parses declarative `Subscription` resources, v1alpha1 (`route`) and v2alpha1 (`routes`).
 enum SubscriptionParser {
@@ -23,7 +24,11 @@ enum SubscriptionParser {
                     let match = try item.optionalString("match") ?? ""
                     let path = try item.requiredString("path", in: "\(label) rule")
                     if !match.trimmingSpaces.isEmpty {
-                        throw (item.field("match") ?? item).problem("\(label): routing rule 'match: \(match)' needs CEL expressions, which Courier does not evaluate yet; use routes.default until CEL routing lands")
+                        do throws(CELError) {
+                            _ = try CELProgram(match)
+                        } catch {
+                            throw (item.field("match") ?? item).problem("\(label): routing rule '\(match)': \(error)")
+                        }
                     }
                     rules.append(RouteRule(match: match, path: path))
                 }

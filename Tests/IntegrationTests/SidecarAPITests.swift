@@ -131,12 +131,37 @@ import Testing
         }
     }
 
-    @Test func celMatchRulesAreRejectedClearlyUntilSupported() async throws {
-        let subs = #"[{"pubsubname":"pubsub","topic":"t","routes":{"rules":[{"match":"event.type == \"x\"","path":"/x"}],"default":"/d"}}]"#
+    /// The routing example of Dapr's docs, end to end: widgets, gadgets, everything else to products.
+    @Test func contentBasedRoutingWithCEL() async throws {
+        let subs = #"[{"pubsubname":"pubsub","topic":"inventory","routes":{"rules":[{"match":"event.type == \"widget\"","path":"/widgets"},{"match":"event.type == \"gadget\"","path":"/gadgets"},{"match":"event.data.price > 100","path":"/expensive"}],"default":"/products"}}]"#
         try await withHarness(subscriptions: subs) { h in
-            #expect(try await h.publish("pubsub/t", "1").status == 204)
+            for (type, price) in [("widget", 1), ("gadget", 500), ("thing", 500), ("thing", 5)] {
+                let ce = #"{"specversion":"1.0","id":"\#(type)-\#(price)","source":"s","type":"\#(type)","datacontenttype":"application/json","data":{"price":\#(price)}}"#
+                #expect(try await h.publish("pubsub/inventory", ce, contentType: "application/cloudevents+json").status == 204)
+            }
+            let got = try await h.subscriber!.wait(for: 4)
+            let routed = Dictionary(got.map { ($0.json?["id"] as? String ?? "", $0.path) }, uniquingKeysWith: { a, _ in a })
+            #expect(routed == ["widget-1": "/widgets", "gadget-500": "/gadgets", "thing-500": "/expensive", "thing-5": "/products"])
+        }
+    }
+
+    @Test func unmatchedEventsAreDroppedAndRuleErrorsDeadLettered() async throws {
+        let subs = #"[{"pubsubname":"pubsub","topic":"t","deadLetterTopic":"dead","routes":{"rules":[{"match":"event.data.kind == 'a'","path":"/a"},{"match":"event.data.n / 0 > 1","path":"/never"}]}},{"pubsubname":"pubsub","topic":"dead","route":"/dead"}]"#
+        try await withHarness(subscriptions: subs) { h in
+            #expect(try await h.publish("pubsub/t", #"{"kind":"a","n":1}"#).status == 204)
+            #expect(try await h.publish("pubsub/t", #"{"kind":"b"}"#).status == 204, "no such key n: a rule error")
+            try await h.subscriber!.wait(for: 1, path: "/a")
+            let dead = try await h.subscriber!.wait(for: 1, path: "/dead")
+            #expect((dead[0].json?["data"] as? [String: Any])?["kind"] as? String == "b")
+        }
+    }
+
+    @Test func invalidCELFailsProgrammaticDiscovery() async throws {
+        let subs = #"[{"pubsubname":"pubsub","topic":"t","routes":{"rules":[{"match":"event.type ==","path":"/x"}],"default":"/d"}},{"pubsubname":"pubsub","topic":"u","route":"/u"}]"#
+        try await withHarness(subscriptions: subs) { h in
+            #expect(try await h.publish("pubsub/u", "1").status == 204)
             try await Task.sleep(for: .milliseconds(300))
-            #expect(h.subscriber!.requests.isEmpty, "a subscription Courier cannot route like Dapr is not started")
+            #expect(h.subscriber!.requests.isEmpty, "as in Dapr, a rule that does not compile fails the whole discovery")
             #expect(h.runtime.subscriptions.activeSubscriptions.isEmpty)
         }
     }

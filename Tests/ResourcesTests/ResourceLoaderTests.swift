@@ -49,7 +49,7 @@ import Testing
             ("kind: Component\nmetadata:\n  name: x\nspec:\n  version: v1\n", 5, "'type' is required"),
             ("kind: Component\nmetadata:\n  name: x\nspec:\n  type: pubsub.embedded\n  metadata:\n  - name: p\n    secretKeyRef: {name: a, key: b}\n", 8, "secretKeyRef"),
             ("kind: Component\nmetadata:\n  name: x\nspec:\n  type: pubsub.embedded\n  metadata:\n  - name: p\n    envRef: MISSING\n", 7, "MISSING"),
-            ("kind: Subscription\nspec:\n  pubsubname: p\n  topic: t\n  routes:\n    rules:\n    - match: event.type == \"a\"\n      path: /a\n", 7, "needs CEL"),
+            ("kind: Subscription\nspec:\n  pubsubname: p\n  topic: t\n  routes:\n    rules:\n    - match: event.type ==\n      path: /a\n", 7, "column 14: unexpected end of expression"),
             ("kind: Subscription\nspec:\n  pubsubname: p\n  topic: t\n", 3, "no route"),
             ("kind: Resiliency\nmetadata:\n  name: r\nspec:\n  policies:\n    retries:\n      x:\n        duration: soon\n", 8, "duration"),
             ("kind: Resiliency\nmetadata:\n  name: r\nspec:\n  policies:\n    timeouts: {}\n  targets:\n    components:\n      p:\n        inbound:\n          retry: nope\n", 11, "no retry policy named 'nope'"),
