@@ -79,7 +79,7 @@ let package = Package(
         .executableTarget(
             name: "courier",
             dependencies: [
-                "Courier", "Resources",
+                "Courier", "Resources", "Routing", "CloudEvents",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -90,6 +90,11 @@ let package = Package(
             name: "BenchSink",
             dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
             path: "Benchmarks/BenchSink",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "CELBench",
+            dependencies: ["Routing", "CloudEvents"],
+            path: "Benchmarks/CELBench",
             swiftSettings: strict),
         .testTarget(name: "CloudEventsTests", dependencies: ["CloudEvents"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "CloudEvents"]),

@@ -112,4 +112,21 @@ import Testing
             #expect(attempts == max(expectedRequests, 1), "404 drops every entry at once; other failures retry every entry")
         }
     }
+
+    @Test func bulkSubscribeSendsOneRequestPerMatchedPath() async throws {
+        let subs = #"[{"pubsubname":"pubsub","topic":"t","routes":{"rules":[{"match":"int(event.data.n) % 2 == 0","path":"/even"}],"default":"/odd"},"bulkSubscribe":{"enabled":true,"maxMessagesCount":10,"maxAwaitDurationMs":200}}]"#
+        try await withHarness(subscriptions: subs, respond: { r, _ in
+            let entries = r.json?["entries"] as? [[String: Any]] ?? []
+            let statuses = entries.map { #"{"entryId":"\#($0["entryId"] as! String)","status":"SUCCESS"}"# }
+            return (200, #"{"statuses":[\#(statuses.joined(separator: ","))]}"#)
+        }) { h in
+            let body = "[" + (0..<6).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
+            #expect(try await h.request(.POST, "/v1.0/publish/bulk/pubsub/t", body: body, headers: [("content-type", "application/json")]).status == 204)
+            let even = try await h.subscriber!.wait(for: 1, path: "/even")
+            let odd = try await h.subscriber!.wait(for: 1, path: "/odd")
+            let evens = (even[0].json?["entries"] as? [[String: Any]] ?? []).compactMap { (($0["event"] as? [String: Any])?["data"] as? [String: Any])?["n"] as? Int }
+            let odds = (odd[0].json?["entries"] as? [[String: Any]] ?? []).compactMap { (($0["event"] as? [String: Any])?["data"] as? [String: Any])?["n"] as? Int }
+            #expect(evens.sorted() == [0, 2, 4] && odds.sorted() == [1, 3, 5])
+        }
+    }
 }

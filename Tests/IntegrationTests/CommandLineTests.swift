@@ -56,4 +56,18 @@ import Testing
         let proto = try run(["run", "--app-protocol", "grpc"])
         #expect(proto.status != 0 && proto.output.contains("not supported"))
     }
+
+    @Test func evalPrintsCELLiteralsAndPositionsErrors() throws {
+        let dir = try directory(["event.json": #"{"type":"widget","data":{"price":150.0,"tags":["a"]}}"#])
+        let ok = try run(["eval", "event.data.price > 100.0 && event.type == 'widget'", "--event", dir + "/event.json"])
+        #expect(ok.status == 0 && ok.output == "true\n")
+        let values = try run(["eval", "[1, 1u, 1.0, 'x', b'\\x00', {'k': null}, event.data.tags]", "--event", dir + "/event.json"])
+        #expect(values.output == "[1, 1u, 1.0, \"x\", b\"\\x00\", {\"k\": null}, [\"a\"]]\n", "\(values.output)")
+        let withVar = try run(["eval", "n + 1.0", "--var", "n=2"])
+        #expect(withVar.output == "3.0\n")
+        let syntax = try run(["eval", "1 +"])
+        #expect(syntax.status == 1 && syntax.output.contains("column 4"))
+        let runtime = try run(["eval", "1 / 0"])
+        #expect(runtime.status == 1 && runtime.output.contains("division by zero"))
+    }
 }
