@@ -13,21 +13,21 @@ enum Arithmetic {
         }
     }
 
-    static func binary(_ op: String, _ l: CELValue, _ r: CELValue, column: Int) throws(CELError) -> CELValue {
+    static func binary(_ op: BinaryOp, _ l: CELValue, _ r: CELValue, column: Int) throws(CELError) -> CELValue {
         switch op {
-        case "==": return .bool(equal(l, r))
-        case "!=": return .bool(!equal(l, r))
-        case "<", "<=", ">", ">=":
+        case .eq: return .bool(equal(l, r))
+        case .ne: return .bool(!equal(l, r))
+        case .lt, .le, .gt, .ge:
             guard let c = compare(l, r) else {
-                throw CELError("no matching overload for '\(op)' on '\(l.typeName)' and '\(r.typeName)'", column: column)
+                throw CELError("no matching overload for '\(op.rawValue)' on '\(l.typeName)' and '\(r.typeName)'", column: column)
             }
             switch op {
-            case "<": return .bool(c < 0)
-            case "<=": return .bool(c <= 0)
-            case ">": return .bool(c > 0)
+            case .lt: return .bool(c < 0)
+            case .le: return .bool(c <= 0)
+            case .gt: return .bool(c > 0)
             default: return .bool(c >= 0)
             }
-        case "in":
+        case .in:
             switch r {
             case .list(let items): return .bool(items.contains { equal(l, $0) })
             case .map(let m): return .bool(CELMapKey(l).map { m[$0] != nil } ?? false)
@@ -38,57 +38,57 @@ enum Arithmetic {
         }
     }
 
-    private static func arithmetic(_ op: String, _ l: CELValue, _ r: CELValue, column: Int) throws(CELError) -> CELValue {
+    private static func arithmetic(_ op: BinaryOp, _ l: CELValue, _ r: CELValue, column: Int) throws(CELError) -> CELValue {
         func overflow() -> CELError { CELError("\(l.typeName) overflow", column: column) }
         switch (l, r) {
         case (.int(let a), .int(let b)):
             switch op {
-            case "+": let (v, o) = a.addingReportingOverflow(b); if o { throw overflow() }; return .int(v)
-            case "-": let (v, o) = a.subtractingReportingOverflow(b); if o { throw overflow() }; return .int(v)
-            case "*": let (v, o) = a.multipliedReportingOverflow(by: b); if o { throw overflow() }; return .int(v)
-            case "/":
+            case .add: let (v, o) = a.addingReportingOverflow(b); if o { throw overflow() }; return .int(v)
+            case .sub: let (v, o) = a.subtractingReportingOverflow(b); if o { throw overflow() }; return .int(v)
+            case .mul: let (v, o) = a.multipliedReportingOverflow(by: b); if o { throw overflow() }; return .int(v)
+            case .div:
                 guard b != 0 else { throw CELError("division by zero", column: column) }
                 let (v, o) = a.dividedReportingOverflow(by: b); if o { throw overflow() }; return .int(v)
-            case "%":
+            case .mod:
                 guard b != 0 else { throw CELError("modulus by zero", column: column) }
                 let (v, o) = a.remainderReportingOverflow(dividingBy: b); if o { throw overflow() }; return .int(v)
             default: break
             }
         case (.uint(let a), .uint(let b)):
             switch op {
-            case "+": let (v, o) = a.addingReportingOverflow(b); if o { throw overflow() }; return .uint(v)
-            case "-": let (v, o) = a.subtractingReportingOverflow(b); if o { throw overflow() }; return .uint(v)
-            case "*": let (v, o) = a.multipliedReportingOverflow(by: b); if o { throw overflow() }; return .uint(v)
-            case "/": guard b != 0 else { throw CELError("division by zero", column: column) }; return .uint(a / b)
-            case "%": guard b != 0 else { throw CELError("modulus by zero", column: column) }; return .uint(a % b)
+            case .add: let (v, o) = a.addingReportingOverflow(b); if o { throw overflow() }; return .uint(v)
+            case .sub: let (v, o) = a.subtractingReportingOverflow(b); if o { throw overflow() }; return .uint(v)
+            case .mul: let (v, o) = a.multipliedReportingOverflow(by: b); if o { throw overflow() }; return .uint(v)
+            case .div: guard b != 0 else { throw CELError("division by zero", column: column) }; return .uint(a / b)
+            case .mod: guard b != 0 else { throw CELError("modulus by zero", column: column) }; return .uint(a % b)
             default: break
             }
         case (.double(let a), .double(let b)):
             switch op {
-            case "+": return .double(a + b)
-            case "-": return .double(a - b)
-            case "*": return .double(a * b)
-            case "/": return .double(a / b)
+            case .add: return .double(a + b)
+            case .sub: return .double(a - b)
+            case .mul: return .double(a * b)
+            case .div: return .double(a / b)
             default: break
             }
-        case (.string(let a), .string(let b)) where op == "+": return .string(a + b)
-        case (.bytes(let a), .bytes(let b)) where op == "+": return .bytes(a + b)
-        case (.list(let a), .list(let b)) where op == "+": return .list(a + b)
+        case (.string(let a), .string(let b)) where op == .add: return .string(a + b)
+        case (.bytes(let a), .bytes(let b)) where op == .add: return .bytes(a + b)
+        case (.list(let a), .list(let b)) where op == .add: return .list(a + b)
         case (.duration(let a), .duration(let b)):
-            if op == "+" { let (v, o) = a.addingReportingOverflow(b); if o { throw overflow() }; return .duration(nanos: v) }
-            if op == "-" { let (v, o) = a.subtractingReportingOverflow(b); if o { throw overflow() }; return .duration(nanos: v) }
-        case (.timestamp(let s, let n), .duration(let d)) where op == "+" || op == "-":
-            return try Time.add(seconds: s, nanos: n, durationNanos: op == "+" ? d : -d, column: column)
-        case (.duration(let d), .timestamp(let s, let n)) where op == "+":
+            if op == .add { let (v, o) = a.addingReportingOverflow(b); if o { throw overflow() }; return .duration(nanos: v) }
+            if op == .sub { let (v, o) = a.subtractingReportingOverflow(b); if o { throw overflow() }; return .duration(nanos: v) }
+        case (.timestamp(let s, let n), .duration(let d)) where op == .add || op == .sub:
+            return try Time.add(seconds: s, nanos: n, durationNanos: op == .add ? d : -d, column: column)
+        case (.duration(let d), .timestamp(let s, let n)) where op == .add:
             return try Time.add(seconds: s, nanos: n, durationNanos: d, column: column)
-        case (.timestamp(let s1, let n1), .timestamp(let s2, let n2)) where op == "-":
+        case (.timestamp(let s1, let n1), .timestamp(let s2, let n2)) where op == .sub:
             let (secs, o1) = (s1 - s2).multipliedReportingOverflow(by: 1_000_000_000)
             let (total, o2) = secs.addingReportingOverflow(Int64(n1) - Int64(n2))
             if o1 || o2 { throw CELError("duration overflow", column: column) }
             return .duration(nanos: total)
         default: break
         }
-        throw CELError("no matching overload for '\(op)' on '\(l.typeName)' and '\(r.typeName)'", column: column)
+        throw CELError("no matching overload for '\(op.rawValue)' on '\(l.typeName)' and '\(r.typeName)'", column: column)
     }
 
     /// CEL equality: numbers compare across int, uint and double; lists and maps deeply.

@@ -23,12 +23,17 @@ struct Evaluator {
             return v
         case .index(let operand, let indexExpr):
             return try index(try eval(operand), try eval(indexExpr), column: e.column)
-        case .call(let name, let target, let args):
+        case .call(let function, let target, let args):
+            // Fast path for the string tests routing rules use most.
+            if let target, args.count == 1, function == .startsWith || function == .endsWith || function == .contains,
+               case .string(let s) = try eval(target), case .string(let t) = try eval(args[0]) {
+                return .bool(stringTest(function, s, t))
+            }
             var values: [CELValue] = []
             values.reserveCapacity(args.count + 1)
             if let target { values.append(try eval(target)) }
             for a in args { values.append(try eval(a)) }
-            return try Functions.call(name, receiver: target != nil, values, column: e.column)
+            return try Functions.call(function, receiver: target != nil, values, column: e.column)
         case .list(let items):
             var out: [CELValue] = []
             out.reserveCapacity(items.count)

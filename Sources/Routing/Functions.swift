@@ -26,12 +26,13 @@ enum Functions {
         }
     }
 
-    static func call(_ name: String, receiver: Bool, _ a: [CELValue], column: Int) throws(CELError) -> CELValue {
+    static func call(_ function: Function, receiver: Bool, _ a: [CELValue], column: Int) throws(CELError) -> CELValue {
+        let name = function.rawValue
         func noOverload() -> CELError {
             CELError("no matching overload for '\(name)' on (\(a.map(\.typeName).joined(separator: ", ")))", column: column)
         }
-        switch (name, a.count) {
-        case ("size", 1):
+        switch (function, a.count) {
+        case (.size, 1):
             switch a[0] {
             case .string(let s): return .int(Int64(s.unicodeScalars.count))
             case .bytes(let b): return .int(Int64(b.count))
@@ -39,31 +40,27 @@ enum Functions {
             case .map(let m): return .int(Int64(m.count))
             default: throw noOverload()
             }
-        case ("contains", 2), ("startsWith", 2), ("endsWith", 2):
+        case (.contains, 2), (.startsWith, 2), (.endsWith, 2):
             guard case .string(let s) = a[0], case .string(let t) = a[1] else { throw noOverload() }
-            switch name {
-            case "contains": return .bool(t.isEmpty || s.contains(t))
-            case "startsWith": return .bool(s.unicodeScalars.starts(with: t.unicodeScalars))
-            default: return .bool(s.unicodeScalars.reversed().starts(with: t.unicodeScalars.reversed()))
-            }
-        case ("matches", 2):
+            return .bool(stringTest(function, s, t))
+        case (.matches, 2):
             guard case .string(let s) = a[0], case .string(let pattern) = a[1] else { throw noOverload() }
             let regex = try RegexCache.shared.regex(pattern, column: column)
             return .bool(regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil)
-        case ("lowerAscii", 1), ("upperAscii", 1):
+        case (.lowerAscii, 1), (.upperAscii, 1):
             guard case .string(let s) = a[0] else { throw noOverload() }
             let mapped = s.unicodeScalars.map { c -> Unicode.Scalar in
                 guard c.isASCII else { return c }
-                if name == "lowerAscii", ("A"..."Z").contains(c) { return Unicode.Scalar(c.value + 32)! }
-                if name == "upperAscii", ("a"..."z").contains(c) { return Unicode.Scalar(c.value - 32)! }
+                if function == .lowerAscii, ("A"..."Z").contains(c) { return Unicode.Scalar(c.value + 32)! }
+                if function == .upperAscii, ("a"..."z").contains(c) { return Unicode.Scalar(c.value - 32)! }
                 return c
             }
             return .string(String(String.UnicodeScalarView(mapped)))
-        case ("dyn", 1): return a[0]
-        case ("type", 1): return .type(a[0].typeName)
-        case ("int", 1), ("uint", 1), ("double", 1), ("string", 1), ("bytes", 1), ("bool", 1):
+        case (.dyn, 1): return a[0]
+        case (.type, 1): return .type(a[0].typeName)
+        case (.int, 1), (.uint, 1), (.double, 1), (.string, 1), (.bytes, 1), (.bool, 1):
             return try Conversions.convert(name, a[0], column: column)
-        case ("timestamp", 1):
+        case (.timestamp, 1):
             switch a[0] {
             case .string(let s):
                 guard let (secs, nanos) = Time.parseTimestamp(s) else { throw CELError("invalid timestamp '\(s)'", column: column) }
@@ -72,7 +69,7 @@ enum Functions {
             case .timestamp: return a[0]
             default: throw noOverload()
             }
-        case ("duration", 1):
+        case (.duration, 1):
             switch a[0] {
             case .string(let s):
                 guard let n = Time.parseDuration(s) else { throw CELError("invalid duration '\(s)'", column: column) }
@@ -84,6 +81,23 @@ enum Functions {
             if name.hasPrefix("get") { return try Time.accessor(name, a, column: column) }
             throw noOverload()
         }
+    }
+}
+
+/// `startsWith`, `endsWith`, `contains` on code points (UTF-8 bytes compare the same way),
+/// not on Swift's grapheme clusters.
+func stringTest(_ function: Function, _ s: String, _ t: String) -> Bool {
+    switch function {
+    case .startsWith: return s.utf8.starts(with: t.utf8)
+    case .endsWith: return s.utf8.reversed().starts(with: t.utf8.reversed())
+    default:
+        if t.isEmpty { return true }
+        let hay = Array(s.utf8), needle = Array(t.utf8)
+        guard needle.count <= hay.count else { return false }
+        for i in 0...(hay.count - needle.count) where hay[i] == needle[0] {
+            if hay[i..<(i + needle.count)].elementsEqual(needle) { return true }
+        }
+        return false
     }
 }
 

@@ -81,7 +81,7 @@ struct Parser {
             switch op {
             case "||": left = Expr(kind: .or(left, right), column: column)
             case "&&": left = Expr(kind: .and(left, right), column: column)
-            default: left = Expr(kind: .binary(op, left, right), column: column)
+            default: left = Expr(kind: .binary(BinaryOp(rawValue: op)!, left, right), column: column)
             }
         }
     }
@@ -214,6 +214,6 @@ struct Parser {
             }
         }
         try Functions.check(name, receiver: target != nil, arity: args.count, column: column)
-        return Expr(kind: .call(name, target: target, args: args), column: column)
+        return Expr(kind: .call(Function(rawValue: name)!, target: target, args: args), column: column)
     }
 }
