@@ -9,6 +9,22 @@ public struct CELProgram: Sendable {
     public init(_ source: String) throws(CELError) {
         self.source = source
         self.root = try Parser.parse(source)
+        try Self.checkConstants(root)
+    }
+
+    /// The type check available without declarations: every subexpression that uses no variable
+    /// is evaluated once, and a type mismatch there (`1 + 'a'`, `size(1)`) fails the compile, as
+    /// cel-go's checker would. Runtime errors such as division by zero stay runtime errors.
+    static func checkConstants(_ e: Expr) throws(CELError) {
+        if e.isConstant {
+            do throws(CELError) {
+                _ = try Evaluator(variables: [:]).eval(e)
+            } catch {
+                if error.message.hasPrefix("no matching overload") || error.message.hasPrefix("unsupported map key") { throw error }
+            }
+            return
+        }
+        for child in e.children { try checkConstants(child) }
     }
 
     /// Evaluates with the given variables.

@@ -24,6 +24,29 @@ struct Expr: Sendable {
 
     var kind: Kind
     var column: Int
+
+    /// Direct subexpressions.
+    var children: [Expr] {
+        switch kind {
+        case .literal, .ident: return []
+        case .select(let e, _, _), .not(let e), .negate(let e): return [e]
+        case .index(let a, let b), .binary(_, let a, let b), .and(let a, let b), .or(let a, let b): return [a, b]
+        case .call(_, let target, let args): return (target.map { [$0] } ?? []) + args
+        case .list(let items): return items
+        case .map(let entries): return entries.flatMap { [$0.0, $0.1] }
+        case .conditional(let a, let b, let c): return [a, b, c]
+        case .comprehension(_, let range, _, let p, let t): return [range] + (p.map { [$0] } ?? []) + (t.map { [$0] } ?? [])
+        }
+    }
+
+    /// True when no variable is referenced (comprehensions bind variables, so they never count).
+    var isConstant: Bool {
+        switch kind {
+        case .ident(let name): return Evaluator.typeNames.contains(name)
+        case .comprehension: return false
+        default: return children.allSatisfy(\.isConstant)
+        }
+    }
 }
 
 /// Binary operators, resolved at parse time.

@@ -63,10 +63,10 @@ import Testing
     @Test(arguments: [
         ("1 / 0", "division by zero"), ("1 % 0", "modulus by zero"), ("9223372036854775807 + 1", "overflow"), ("-9223372036854775808 - 1", "overflow"),
         ("0u - 1u", "overflow"), ("-9223372036854775808 / -1", "overflow"), ("int(1e20)", "overflow"), ("uint(-1)", "overflow"),
-        ("event.nothing", "no such key"), ("{'a': 1}['b']", "no such key"), ("[1][5]", "out of range"), ("1 + 'a'", "no matching overload"),
-        ("'a' < 1", "no matching overload"), ("'a'.matches('(')", "invalid regular expression"), ("undeclared == 1", "undeclared reference"),
-        ("!1", "no matching overload"), ("1 ? 2 : 3", "no matching overload"), ("timestamp('yesterday')", "invalid timestamp"),
-        ("int('x')", "cannot convert"), ("{'a': 1, 'a': 2}", "repeated map key"), ("size(1)", "no matching overload"),
+        ("event.nothing", "no such key"), ("{'a': 1}['b']", "no such key"), ("[1][5]", "out of range"), ("event.data.total + 'a'", "no matching overload"),
+        ("event.type < 1", "no matching overload"), ("'a'.matches('(')", "invalid regular expression"), ("undeclared == 1", "undeclared reference"),
+        ("!event.data.total", "no matching overload"), ("event.data.total ? 2 : 3", "no matching overload"), ("timestamp('yesterday')", "invalid timestamp"),
+        ("int('x')", "cannot convert"), ("{'a': 1, 'a': 2}", "repeated map key"), ("size(event.data.total)", "no matching overload"),
         ("[1].all(x, x)", "predicate must be a bool"), ("false || (1 / 0 == 1)", "division by zero"),
     ])
     func evaluationErrors(_ expression: String, _ fragment: String) throws {
@@ -82,7 +82,7 @@ import Testing
     @Test(arguments: [
         ("1 +", 4), ("(1", 3), ("foo(1)", 1), ("'abc", 1), ("1 $ 2", 3), ("has(x)", 1), ("[1].map(1, 2)", 4), ("a.b(", 5),
         ("size(1, 2)", 1), ("'a'.startsWith()", 4), ("if", 1), ("\"\\q\"", 1), ("1 ? 2", 6), ("18446744073709551616u", 1),
-        ("9223372036854775808", 1), ("{1: }", 5),
+        ("9223372036854775808", 1), ("{1: }", 5), ("event.x == 1 || 1 + 'a' == 2", 19), ("size(1) > 0", 1), ("{[1]: 2}", 2),
     ])
     func compileErrorsPointAtTheColumn(_ expression: String, _ column: Int) {
         do {
