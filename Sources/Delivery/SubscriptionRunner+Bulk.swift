@@ -55,6 +55,7 @@ extension SubscriptionRunner {
             switch routes.route(envelope: subscription.rawPayload ? Envelope.wrapRaw(payload: delivery.payload, topic: subscription.topic, pubsubName: subscription.pubsubName, trace: nil) : delivery.payload) {
             case .path(let p): path = p
             case .noMatch:
+                metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "drop", status: "success", seconds: 0)
                 await deadLetterThenAck(delivery, reason: "unroutable")
                 continue
             case .error:
