@@ -43,6 +43,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        .target(
+            name: "RedisBroker",
+            dependencies: [
+                "BrokerKit", "CloudEvents", "Resources", "CHiredis",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "Delivery",
             dependencies: [
@@ -67,7 +75,7 @@ let package = Package(
         .target(
             name: "Courier",
             dependencies: [
-                "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "HTTPAPI", "Resources",
+                "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "RedisBroker", "HTTPAPI", "Resources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -100,6 +108,9 @@ let package = Package(
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "CloudEvents"]),
         .testTarget(name: "ResourcesTests", dependencies: ["Resources"]),
         .testTarget(name: "EmbeddedBrokerTests", dependencies: ["EmbeddedBroker", "BrokerKit"]),
+        .testTarget(
+            name: "ConformanceTests",
+            dependencies: ["BrokerKit", "EmbeddedBroker", "RedisBroker", "Resources", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Resources"]),
         .testTarget(
             name: "IntegrationTests",

@@ -1,6 +1,7 @@
 import BrokerKit
 import EmbeddedBroker
 import Logging
+import RedisBroker
 import Resources
 
 /// Maps a component's `spec.type` to the adapter that serves it.
@@ -27,6 +28,11 @@ public struct BrokerRegistry: Sendable {
         }
         r.register("pubsub.in-memory") { component, context throws(BrokerError) in
             try EmbeddedBroker(component: component, durable: false, dataDirectory: context.dataDirectory, logger: context.logger)
+        }
+        r.register("pubsub.redis") { component, context throws(BrokerError) in
+            let broker = try RedisBroker(component: component, logger: context.logger)
+            try await broker.connect()
+            return broker
         }
         return r
     }()

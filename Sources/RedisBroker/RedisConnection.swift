@@ -1,0 +1,205 @@
+import BrokerKit
+import CHiredis
+import Dispatch
+import Foundation
+import Synchronization
+
+/// One hiredis connection. hiredis is blocking and not thread-safe, so the connection is owned by
+/// one serial dispatch queue: no C call ever runs on the cooperative pool. Commands queued while
+/// the queue is busy are pipelined together (one write, then their replies in order).
+final class RedisConnection: Sendable {
+    struct Endpoint: Sendable {
+        var host: String
+        var port: Int
+        var password: String?
+        var username: String?
+        var database: Int
+    }
+
+    private struct Pending: @unchecked Sendable {
+        var args: [[UInt8]]
+        var continuation: CheckedContinuation<RedisReply, any Error>
+    }
+
+    private struct Context: @unchecked Sendable { var pointer: UnsafeMutablePointer<redisContext>? }
+
+    private let endpoint: Endpoint
+    private let queue: DispatchQueue
+    private let pending = Mutex<[Pending]>([])
+    private let draining = Atomic<Bool>(false)
+    /// Touched only on `queue`.
+    nonisolated(unsafe) private var context: UnsafeMutablePointer<redisContext>?
+    private let timeoutMs: Int
+
+    init(endpoint: Endpoint, label: String, timeoutMs: Int = 5000) {
+        self.endpoint = endpoint
+        self.queue = DispatchQueue(label: "courier.redis.\(label)")
+        self.timeoutMs = timeoutMs
+    }
+
+    deinit {
+        if let context { redisFree(context) }
+    }
+
+    /// Sends one command; commands issued concurrently are pipelined.
+    func send(_ args: [[UInt8]]) async throws -> RedisReply {
+        try await withCheckedThrowingContinuation { continuation in
+            pending.withLock { $0.append(Pending(args: args, continuation: continuation)) }
+            if !draining.exchange(true, ordering: .acquiringAndReleasing) {
+                queue.async { self.drain() }
+            }
+        }
+    }
+
+    func send(_ args: String...) async throws -> RedisReply {
+        try await send(args.map { Array($0.utf8) })
+    }
+
+    /// Runs a blocking command (e.g. `XREADGROUP … BLOCK`) with its own read timeout, alone.
+    func blocking(_ args: [[UInt8]], timeoutMs: Int) async throws -> RedisReply {
+        try await withCheckedThrowingContinuation { continuation in
+            queue.async {
+                do {
+                    let ctx = try self.connected()
+                    _ = chiredis_set_timeout(ctx, timeoutMs)
+                    defer { _ = chiredis_set_timeout(ctx, self.timeoutMs) }
+                    continuation.resume(returning: try self.roundTrip([args], on: ctx)[0])
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
+    }
+
+    func close() {
+        queue.sync {
+            if let context { redisFree(context) }
+            context = nil
+        }
+    }
+
+    // MARK: On the queue
+
+    private func drain() {
+        while true {
+            let batch: [Pending] = pending.withLock { p in
+                let b = p
+                p.removeAll(keepingCapacity: true)
+                return b
+            }
+            if batch.isEmpty {
+                draining.store(false, ordering: .releasing)
+                // A command may have arrived between the check and the store.
+                if pending.withLock({ $0.isEmpty }) || draining.exchange(true, ordering: .acquiringAndReleasing) { return }
+                continue
+            }
+            do {
+                let ctx = try connected()
+                let replies = try roundTrip(batch.map(\.args), on: ctx)
+                for (p, r) in zip(batch, replies) { p.continuation.resume(returning: r) }
+            } catch {
+                for p in batch { p.continuation.resume(throwing: error) }
+            }
+        }
+    }
+
+    private func connected() throws(BrokerError) -> UnsafeMutablePointer<redisContext> {
+        if let context, context.pointee.err == 0 { return context }
+        if let context { redisFree(context) }
+        context = nil
+        guard let ctx = chiredis_connect(endpoint.host, Int32(endpoint.port), timeoutMs) else {
+            throw BrokerError(.unavailable, "redis: cannot allocate a connection")
+        }
+        if ctx.pointee.err != 0 {
+            let message = Self.errorText(ctx)
+            redisFree(ctx)
+            throw BrokerError(.unavailable, "redis \(endpoint.host):\(endpoint.port): \(message)")
+        }
+        context = ctx
+        if let password = endpoint.password, !password.isEmpty {
+            var auth = ["AUTH"]
+            if let user = endpoint.username, !user.isEmpty { auth.append(user) }
+            auth.append(password)
+            if case .error(let e) = try roundTrip([auth.map { Array($0.utf8) }], on: ctx)[0] {
+                throw BrokerError(.configuration, "redis AUTH failed: \(e)")
+            }
+        }
+        if endpoint.database != 0, case .error(let e) = try roundTrip([["SELECT", String(endpoint.database)].map { Array($0.utf8) }], on: ctx)[0] {
+            throw BrokerError(.configuration, "redis SELECT failed: \(e)")
+        }
+        return ctx
+    }
+
+    /// Appends every command, then reads every reply (a pipeline).
+    private func roundTrip(_ commands: [[[UInt8]]], on ctx: UnsafeMutablePointer<redisContext>) throws(BrokerError) -> [RedisReply] {
+        for args in commands {
+            let rc = Self.withArgv(args) { argc, argv, lens in redisAppendCommandArgv(ctx, argc, argv, lens) }
+            guard rc == REDIS_OK else { throw lost(ctx) }
+        }
+        var replies: [RedisReply] = []
+        replies.reserveCapacity(commands.count)
+        for _ in commands {
+            var raw: UnsafeMutableRawPointer?
+            guard redisGetReply(ctx, &raw) == REDIS_OK, let raw else { throw lost(ctx) }
+            let reply = raw.assumingMemoryBound(to: redisReply.self)
+            replies.append(Self.convert(reply))
+            freeReplyObject(raw)
+        }
+        return replies
+    }
+
+    private func lost(_ ctx: UnsafeMutablePointer<redisContext>) -> BrokerError {
+        let message = Self.errorText(ctx)
+        redisFree(ctx)
+        context = nil
+        return BrokerError(.unavailable, "redis connection lost: \(message)")
+    }
+
+    private static func errorText(_ ctx: UnsafeMutablePointer<redisContext>) -> String {
+        withUnsafeBytes(of: ctx.pointee.errstr) { raw in
+            String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+
+    private static func withArgv<T>(_ args: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> T) -> T {
+        var pointers: [UnsafePointer<CChar>?] = []
+        var lengths: [Int] = []
+        pointers.reserveCapacity(args.count)
+        lengths.reserveCapacity(args.count)
+        let buffers = args.map { arg -> UnsafeMutableBufferPointer<UInt8> in
+            let b = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(arg.count, 1))
+            _ = b.initialize(from: arg)
+            return b
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        for (b, arg) in zip(buffers, args) {
+            pointers.append(UnsafeRawPointer(b.baseAddress!).assumingMemoryBound(to: CChar.self))
+            lengths.append(arg.count)
+        }
+        return pointers.withUnsafeMutableBufferPointer { p in
+            lengths.withUnsafeBufferPointer { l in body(Int32(args.count), p.baseAddress!, l.baseAddress!) }
+        }
+    }
+
+    private static func convert(_ r: UnsafeMutablePointer<redisReply>) -> RedisReply {
+        let reply = r.pointee
+        switch reply.type {
+        case REDIS_REPLY_STRING:
+            return .string(Array(UnsafeRawBufferPointer(start: reply.str, count: Int(reply.len))))
+        case REDIS_REPLY_STATUS:
+            return .status(String(decoding: UnsafeRawBufferPointer(start: reply.str, count: Int(reply.len)), as: UTF8.self))
+        case REDIS_REPLY_ERROR:
+            return .error(String(decoding: UnsafeRawBufferPointer(start: reply.str, count: Int(reply.len)), as: UTF8.self))
+        case REDIS_REPLY_INTEGER:
+            return .integer(Int64(reply.integer))
+        case REDIS_REPLY_ARRAY:
+            var items: [RedisReply] = []
+            for i in 0..<Int(reply.elements) {
+                if let e = reply.element[i] { items.append(convert(e)) } else { items.append(.null) }
+            }
+            return .array(items)
+        default:
+            return .null
+        }
+    }
+}

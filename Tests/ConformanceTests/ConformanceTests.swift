@@ -1,0 +1,172 @@
+import BrokerKit
+import Foundation
+import Synchronization
+import Testing
+
+/// One suite, every broker: the same cases run against each fixture (as dapr/components-contrib's
+/// pub/sub conformance tests do). A broker whose server is not configured is skipped with its
+/// reason, unless COURIER_REQUIRE_BROKERS=1, where that is a failure.
+@Suite struct ConformanceTests {
+    func withBroker(_ fixture: BrokerFixture, _ body: (any MessageBroker, String) async throws -> Void) async throws {
+        guard let make = fixture.make else {
+            if BrokerFixture.brokersRequired { Issue.record("\(fixture.name) is required but unavailable: \(fixture.unavailableReason ?? "")") }
+            else { print("skipping \(fixture.name): \(fixture.unavailableReason ?? "")") }
+            return
+        }
+        let broker = try await make()
+        let topic = "conf-\(UUID().uuidString.prefix(8))"
+        do {
+            try await body(broker, topic)
+        } catch {
+            await broker.close()
+            throw error
+        }
+        await broker.close()
+    }
+
+    /// What the suite keeps of a delivery (never the `Delivery` itself, so unsettled ones are released).
+    struct Received: Sendable {
+        var payload: [UInt8]
+        var metadata: [String: String]
+        var attempt: Int
+    }
+
+    /// Pulls `count` deliveries (or fails after `timeout`, stopping the stream), settling each with `settle`.
+    func receive(_ stream: DeliveryStream, _ count: Int, timeout: Double = 15,
+                 settle: @escaping @Sendable (Delivery) async throws -> Void = { try await $0.ack() }) async throws -> [Received] {
+        let timer = Task {
+            try await Task.sleep(for: .seconds(timeout))
+            await stream.stop()
+        }
+        defer { timer.cancel() }
+        var got: [Received] = []
+        var it = stream.makeAsyncIterator()
+        while got.count < count, let d = try await it.next() {
+            got.append(Received(payload: d.payload, metadata: d.metadata, attempt: d.attempt))
+            try await settle(d)
+        }
+        guard got.count == count else { throw ConformanceFailure("received \(got.count) of \(count) deliveries within \(timeout)s") }
+        return got
+    }
+
+    @Test(arguments: BrokerFixture.all)
+    func publishThenReceiveWithPayloadAndMetadata(_ fixture: BrokerFixture) async throws {
+        try await withBroker(fixture) { broker, topic in
+            let stream = try await broker.subscribe(SubscribeRequest(topic: topic, group: "g"))
+            let payload = Array(#"{"specversion":"1.0","id":"1","data":"é\u0000"}"#.utf8)
+            try await broker.publish(BrokerMessage(topic: topic, payload: payload, contentType: "application/cloudevents+json", metadata: ["k": "v", "ttlInSeconds": "5"]))
+            let got = try await receive(stream, 1)
+            #expect(got[0].payload == payload)
+            #expect(got[0].metadata["k"] == "v" && got[0].metadata["ttlInSeconds"] == "5")
+            await stream.stop()
+        }
+    }
+
+    @Test(arguments: BrokerFixture.all)
+    func manyMessagesNoneLost(_ fixture: BrokerFixture) async throws {
+        try await withBroker(fixture) { broker, topic in
+            let stream = try await broker.subscribe(SubscribeRequest(topic: topic, group: "g"))
+            let n = 300
+            let results = await broker.publishBatch((0..<n).map { BrokerMessage(topic: topic, payload: Array("\($0)".utf8)) })
+            #expect(results.allSatisfy { $0 == nil })
+            let got = try await receive(stream, n)
+            let values = got.map { Int(String(decoding: $0.payload, as: UTF8.self))! }
+            #expect(Set(values) == Set(0..<n))
+            #expect(values.count - Set(values).count == 0, "duplicates")
+            await stream.stop()
+        }
+    }
+
+    @Test(arguments: BrokerFixture.all)
+    func nackRedeliversAndAbandonedIsRedelivered(_ fixture: BrokerFixture) async throws {
+        try await withBroker(fixture) { broker, topic in
+            let stream = try await broker.subscribe(SubscribeRequest(topic: topic, group: "g"))
+            try await broker.publish(BrokerMessage(topic: topic, payload: [1]))
+            try await broker.publish(BrokerMessage(topic: topic, payload: [2]))
+            let first = try await receive(stream, 2, settle: { d in
+                if d.payload == [1] { try await d.nack(redeliverAfter: 0.1) }
+                // payload 2: dropped without settling (its task "died")
+            })
+            #expect(Set(first.map(\.payload)) == [[1], [2]])
+            let again = try await receive(stream, 2)
+            #expect(Set(again.map(\.payload)) == [[1], [2]])
+            #expect(again.allSatisfy { $0.attempt >= 2 })
+            await stream.stop()
+        }
+    }
+
+    @Test(arguments: BrokerFixture.all)
+    func oneGroupSplitsTheWorkTwoGroupsEachGetEverything(_ fixture: BrokerFixture) async throws {
+        try await withBroker(fixture) { broker, topic in
+            let a1 = try await broker.subscribe(SubscribeRequest(topic: topic, group: "a"))
+            let a2 = try await broker.subscribe(SubscribeRequest(topic: topic, group: "a"))
+            let b = try await broker.subscribe(SubscribeRequest(topic: topic, group: "b"))
+            let n = 100
+            _ = await broker.publishBatch((0..<n).map { BrokerMessage(topic: topic, payload: Array("\($0)".utf8)) })
+            let seen = Counter()
+            let split = try await withThrowingTaskGroup(of: [String].self) { tasks in
+                for stream in [a1, a2] {
+                    tasks.addTask {
+                        var got: [String] = []
+                        for try await d in stream {
+                            got.append(String(decoding: d.payload, as: UTF8.self))
+                            try await Task.sleep(for: .milliseconds(2))  // hold it, as a real consumer would
+                            try await d.ack()
+                            if seen.add() == n { await a1.stop(); await a2.stop() }
+                        }
+                        return got
+                    }
+                }
+                var all: [[String]] = []
+                for try await part in tasks { all.append(part) }
+                return all
+            }
+            let merged = split.flatMap { $0 }
+            #expect(merged.count == n && Set(merged).count == n, "every message exactly once within the group")
+            #expect(split.allSatisfy { !$0.isEmpty }, "both consumers got work")
+            let groupB = try await receive(b, n)
+            #expect(Set(groupB.map { String(decoding: $0.payload, as: UTF8.self) }).count == n)
+            await a1.stop(); await a2.stop(); await b.stop()
+        }
+    }
+
+    @Test(arguments: BrokerFixture.all)
+    func largePayloadRoundTrips(_ fixture: BrokerFixture) async throws {
+        try await withBroker(fixture) { broker, topic in
+            let stream = try await broker.subscribe(SubscribeRequest(topic: topic, group: "g"))
+            let big = (0..<1_000_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+            try await broker.publish(BrokerMessage(topic: topic, payload: big))
+            let got = try await receive(stream, 1)
+            #expect(got[0].payload == big)
+            await stream.stop()
+        }
+    }
+
+    @Test(arguments: BrokerFixture.all)
+    func backlogCountsUntilDrained(_ fixture: BrokerFixture) async throws {
+        try await withBroker(fixture) { broker, topic in
+            let stream = try await broker.subscribe(SubscribeRequest(topic: topic, group: "g"))
+            _ = await broker.publishBatch((0..<25).map { BrokerMessage(topic: topic, payload: [UInt8($0)]) })
+            try await Task.sleep(for: .milliseconds(300))
+            let before = try await broker.backlog(topic: topic, group: "g")
+            #expect(before.total == 25, "\(before)")
+            _ = try await receive(stream, 25)
+            try await Task.sleep(for: .milliseconds(300))
+            let after = try await broker.backlog(topic: topic, group: "g")
+            #expect(after.total == 0, "\(after)")
+            await stream.stop()
+        }
+    }
+}
+
+struct ConformanceFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ d: String) { description = d }
+}
+
+final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+    @discardableResult
+    func add() -> Int { value.wrappingAdd(1, ordering: .relaxed).newValue }
+    var count: Int { value.load(ordering: .relaxed) }
+}
