@@ -14,10 +14,10 @@ import Testing
     }
 
     /// A temporary directory with the embedded pubsub and a declarative subscription to `topic` at `/events`.
-    static func resources(topic: String, extra: String = "") throws -> String {
+    static func resources(topic: String, extra: String = "", pubsub: String = Harness.defaultPubsub) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-\(topic)-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir + "/resources", withIntermediateDirectories: true)
-        try Harness.defaultPubsub.write(toFile: dir + "/resources/pubsub.yaml", atomically: true, encoding: .utf8)
+        try pubsub.write(toFile: dir + "/resources/pubsub.yaml", atomically: true, encoding: .utf8)
         try """
             apiVersion: dapr.io/v2alpha1
             kind: Subscription
@@ -31,10 +31,39 @@ import Testing
         return dir
     }
 
-    @Test func killNineMidStreamLosesNothingAcknowledged() async throws {
+    /// The pub/sub component for a broker kind, or `nil` when its server is not configured.
+    static func component(_ kind: String) -> String? {
+        switch kind {
+        case "embedded": return Harness.defaultPubsub
+        case "redis":
+            guard let url = ProcessInfo.processInfo.environment["REDIS_URL"], let u = URL(string: url), let host = u.host else { return nil }
+            return """
+                apiVersion: dapr.io/v1alpha1
+                kind: Component
+                metadata: { name: pubsub }
+                spec:
+                  type: pubsub.redis
+                  version: v1
+                  metadata:
+                  - { name: redisHost, value: "\(host):\(u.port ?? 6379)" }
+                  - { name: processingTimeout, value: 2s }
+                  - { name: redeliverInterval, value: 1s }
+                """
+        default: return nil
+        }
+    }
+
+    @Test(arguments: ["embedded", "redis"])
+    func killNineMidStreamLosesNothingAcknowledged(_ kind: String) async throws {
+        guard let pubsub = Self.component(kind) else {
+            if ProcessInfo.processInfo.environment["COURIER_REQUIRE_BROKERS"] == "1" { Issue.record("\(kind) is required but REDIS_URL is not set") }
+            else { print("skipping \(kind): its server is not configured (scripts/brokers start)") }
+            return
+        }
         let total = 1500
         let kills = 3
-        let dir = try Self.resources(topic: "orders")
+        let topic = "orders-\(UUID().uuidString.prefix(6))"
+        let dir = try Self.resources(topic: topic, pubsub: pubsub)
         let ledger = Ledger()
         let subscriber = try await TestSubscriber(subscriptions: nil) { request, count in
             try? await Task.sleep(for: .milliseconds(Int.random(in: 0...3)))
@@ -45,7 +74,7 @@ import Testing
             return (200, "")
         }
         let httpPort = try PortAllocator.free()
-        let args = ["--app-id", "durable", "--app-port", "\(subscriber.port)", "--dapr-http-port", "\(httpPort)",
+        let args = ["--app-id", "durable-\(kind)", "--app-port", "\(subscriber.port)", "--dapr-http-port", "\(httpPort)",
                     "--metrics-port", "\(try PortAllocator.free())", "--resources-path", dir + "/resources", "--data-dir", dir + "/data"]
         var courier = try CourierProcess(arguments: args, log: dir + "/courier.log")
         try await PortAllocator.waitUntilListening(httpPort)
@@ -53,7 +82,7 @@ import Testing
         let publisher = Task {
             var n = 0
             while n < total {
-                var request = HTTPClientRequest(url: "http://127.0.0.1:\(httpPort)/v1.0/publish/pubsub/orders")
+                var request = HTTPClientRequest(url: "http://127.0.0.1:\(httpPort)/v1.0/publish/pubsub/\(topic)")
                 request.method = .POST
                 request.headers.add(name: "content-type", value: "application/json")
                 request.body = .bytes(ByteBuffer(string: #"{"n":\#(n)}"#))
@@ -86,7 +115,7 @@ import Testing
         await subscriber.stop()
         let received = ledger.received.withLock { $0 }
         let duplicates = received.values.reduce(0) { $0 + max($1 - 1, 0) }
-        print("durability: \(total) acknowledged, \(kills) kill -9, \(received.count) distinct delivered, \(duplicates) duplicate deliveries, \(missing.count) missing")
+        print("durability (\(kind)): \(total) acknowledged, \(kills) kill -9, \(received.count) distinct delivered, \(duplicates) duplicate deliveries, \(missing.count) missing")
         #expect(missing.isEmpty, "acknowledged but never delivered: \(missing.sorted().prefix(20))")
         if missing.isEmpty { try? FileManager.default.removeItem(atPath: dir) }
     }
