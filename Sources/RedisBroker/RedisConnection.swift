@@ -62,7 +62,8 @@ final class RedisConnection: Sendable {
                 do {
                     let ctx = try self.connected()
                     _ = chiredis_set_timeout(ctx, timeoutMs)
-                    defer { _ = chiredis_set_timeout(ctx, self.timeoutMs) }
+                    // A lost connection is freed inside roundTrip: only reset a context that still exists.
+                    defer { if let current = self.context, current == ctx { _ = chiredis_set_timeout(ctx, self.timeoutMs) } }
                     continuation.resume(returning: try self.roundTrip([args], on: ctx)[0])
                 } catch {
                     continuation.resume(throwing: error)

@@ -159,6 +159,50 @@ import Testing
     }
 }
 
+extension ConformanceTests {
+    @Test(arguments: BrokerFixture.all)
+    func reconnectAfterTheBrokerRestartsLosesNothingAcknowledged(_ fixture: BrokerFixture) async throws {
+        guard fixture.make != nil, let isolated = fixture.isolated else { return }  // no separate server to restart
+        let server = try await isolated()
+        let broker = server.broker
+        let restart = server.restart
+        let topic = "conf-\(UUID().uuidString.prefix(8))"
+        do {
+            let stream = try await broker.subscribe(SubscribeRequest(topic: topic, group: "g"))
+            var acknowledged: Set<String> = []
+            func publish(_ range: Range<Int>) async throws {
+                for i in range {
+                    for attempt in 0..<100 {
+                        do {
+                            try await broker.publish(BrokerMessage(topic: topic, payload: Array("\(i)".utf8)))
+                            acknowledged.insert("\(i)")
+                            break
+                        } catch {
+                            if attempt == 99 { throw error }
+                            try await Task.sleep(for: .milliseconds(100))
+                        }
+                    }
+                }
+            }
+            try await publish(0..<50)
+            let early = try await receive(stream, 20)
+            try await restart()
+            try await publish(50..<100)
+            let rest = try await receive(stream, 80, timeout: 30)
+            let got = Set((early + rest).map { String(decoding: $0.payload, as: UTF8.self) })
+            #expect(acknowledged.count == 100)
+            #expect(acknowledged.isSubset(of: got), "missing after the restart: \(acknowledged.subtracting(got).sorted())")
+            await stream.stop()
+        } catch {
+            await broker.close()
+            try? await server.stop()
+            throw error
+        }
+        await broker.close()
+        try await server.stop()
+    }
+}
+
 struct ConformanceFailure: Error, CustomStringConvertible {
     var description: String
     init(_ d: String) { description = d }
