@@ -160,6 +160,18 @@ import Testing
 }
 
 extension ConformanceTests {
+    /// Both brokers so far keep publish order for a single consumer when nothing fails.
+    @Test(arguments: BrokerFixture.all)
+    func orderIsKeptForOneConsumer(_ fixture: BrokerFixture) async throws {
+        try await withBroker(fixture) { broker, topic in
+            let stream = try await broker.subscribe(SubscribeRequest(topic: topic, group: "g"))
+            for i in 0..<100 { try await broker.publish(BrokerMessage(topic: topic, payload: Array("\(i)".utf8))) }
+            let got = try await receive(stream, 100).map { Int(String(decoding: $0.payload, as: UTF8.self))! }
+            #expect(got == Array(0..<100))
+            await stream.stop()
+        }
+    }
+
     @Test(arguments: BrokerFixture.all)
     func reconnectAfterTheBrokerRestartsLosesNothingAcknowledged(_ fixture: BrokerFixture) async throws {
         guard fixture.make != nil, let isolated = fixture.isolated else { return }  // no separate server to restart
