@@ -1,6 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
+import CloudEvents
 
 /// Timestamps and durations: parsing, formatting, arithmetic and the `get*` accessors.
 enum Time {
@@ -53,13 +51,7 @@ enum Time {
     }
 
     static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        return era * 146097 + doe - 719468
+        Int64(RFC3339.daysFromCivil(year: Int(year), month: Int(month), day: Int(day)))
     }
 
     /// (year, month 1-12, day 1-31) of a day number.

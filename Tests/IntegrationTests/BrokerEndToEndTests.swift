@@ -6,11 +6,7 @@ import Testing
 @Suite(.serialized) struct BrokerEndToEndTests {
     @Test(arguments: ["embedded", "redis"])
     func publishRouteDeadLetterAndExpireThroughTheBroker(_ kind: String) async throws {
-        guard let component = DurabilityTests.component(kind) else {
-            if ProcessInfo.processInfo.environment["COURIER_REQUIRE_BROKERS"] == "1" { Issue.record("\(kind) is required but not configured") }
-            else { print("skipping \(kind): its server is not configured (scripts/brokers start)") }
-            return
-        }
+        guard let component = DurabilityTests.requiredComponent(kind) else { return }
         let topic = "e2e-\(UUID().uuidString.prefix(6))"
         let subs = #"[{"pubsubname":"pubsub","topic":"\#(topic)","deadLetterTopic":"\#(topic)-dead","routes":{"rules":[{"match":"event.data.kind == 'vip'","path":"/vip"}],"default":"/events"}},{"pubsubname":"pubsub","topic":"\#(topic)-dead","route":"/dead","metadata":{"rawPayload":"true"}}]"#
         try await withHarness(resources: ["pubsub.yaml": component], subscriptions: subs, appID: "e2e-\(kind)", respond: { r, _ in
