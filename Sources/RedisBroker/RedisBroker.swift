@@ -101,6 +101,6 @@ public final class RedisBroker: MessageBroker {
     }
 
     public func close() async {
-        commands.close()
+        await commands.close()
     }
 }

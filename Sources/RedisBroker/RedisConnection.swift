@@ -72,10 +72,14 @@ final class RedisConnection: Sendable {
         }
     }
 
-    func close() {
-        queue.sync {
-            if let context { redisFree(context) }
-            context = nil
+    /// Frees the connection on its queue (after any command in progress), without blocking the caller.
+    func close() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            queue.async {
+                if let context = self.context { redisFree(context) }
+                self.context = nil
+                continuation.resume()
+            }
         }
     }
 

@@ -55,7 +55,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
         guard !stopped.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await inbox.finish()
         for t in tasks.withLock({ $0 }) { t.cancel(); await t.value }
-        reader.close()
+        await reader.close()
     }
 
     // MARK: DeliverySettler
