@@ -126,6 +126,33 @@ import Testing
         await b.close()
     }
 
+    @Test func anExpiredLeaseIsHandedOutAgain() async throws {
+        var options = EmbeddedOptions()
+        options.leaseSeconds = 0.3
+        let b = try EmbeddedBroker(name: "ps", type: "pubsub.embedded", options: options, logger: Logger(label: "test"))
+        let s = try await b.subscribe(SubscribeRequest(topic: "t", group: "g"))
+        try await b.publish(BrokerMessage(topic: "t", payload: [9]))
+        var it = s.makeAsyncIterator()
+        let held = try await it.next()!  // kept alive and never settled: a stuck consumer
+        let again = try await it.next()!  // arrives once the lease ran out
+        #expect(again.payload == [9] && again.attempt == 2)
+        try await again.ack()
+        try await held.ack()  // settling the expired one is ignored
+        #expect(try await b.backlog(topic: "t", group: "g").total == 0)
+        await s.stop()
+        await b.close()
+    }
+
+    @Test func retentionDeletesOldMessages() async throws {
+        let b = try broker(path: nil, oldest: true)
+        try await b.publish(BrokerMessage(topic: "t", payload: [1]))
+        #expect(try await b.backlog(topic: "t", group: "new").total == 1)
+        let deleted = try await b.store.deleteOlder(than: RFC3339Clock.now() + 1)
+        #expect(deleted == 1)
+        #expect(try await b.backlog(topic: "t", group: "new").total == 0)
+        await b.close()
+    }
+
     @Test func secondProcessCannotOpenTheSameStore() async throws {
         let path = Self.tempPath()
         let b = try broker(path: path)
