@@ -17,6 +17,9 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
     let inbox: RedisInbox
     let logger: Logger
     private let ids = Mutex<(next: UInt64, byToken: [UInt64: (id: String, attempt: Int)])>((1, [:]))
+    /// Entry ids this subscription holds (queued in the inbox or handed out, not yet settled), so the
+    /// pending-entry sweep never hands out a second copy of one it is still working on.
+    private let held = Mutex<Set<String>>([])
     private let stopped = Atomic<Bool>(false)
     private let tasks = Mutex<[Task<Void, Never>]>([])
 
@@ -62,6 +65,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
 
     func ack(_ delivery: Delivery) async throws(BrokerError) {
         guard let (id, _) = ids.withLock({ $0.byToken.removeValue(forKey: delivery.token) }) else { return }
+        held.withLock { _ = $0.remove(id) }
         do {
             _ = try await commands.send("XACK", topic, group, id)
         } catch {
@@ -86,8 +90,11 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
             guard !self.stopped.load(ordering: .acquiring) else { return }
             do {
                 let reply = try await self.commands.send("XCLAIM", self.topic, self.group, self.consumer, "0", id)
-                await self.inbox.put(Self.entries(reply, attempt: attempt))
+                let entries = Self.entries(reply, attempt: attempt)
+                if entries.isEmpty { self.held.withLock { _ = $0.remove(id) } }  // trimmed away meanwhile
+                await self.enqueue(entries)
             } catch {
+                self.held.withLock { _ = $0.remove(id) }  // let the pending-entry sweep recover it
                 self.logger.warning("redis XCLAIM of \(id) failed; it is redelivered after processingTimeout: \(error)")
             }
         }
@@ -110,7 +117,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
                 }
                 // [[stream, [[id, [k, v, ...]], ...]]]
                 guard let streams = reply.array, let first = streams.first?.array, first.count == 2 else { continue }
-                await inbox.put(Self.entries(first[1], attempt: 1))
+                await enqueue(Self.entries(first[1], attempt: 1))
             } catch {
                 logger.warning("redis reader: \(error); reconnecting in \(backoff)s")
                 try? await Task.sleep(for: .seconds(backoff))
@@ -128,16 +135,24 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
                                                     "COUNT", String(options.queueDepth))
                 // [next-cursor, [[id, fields], ...], (deleted ids)]
                 if let parts = reply.array, parts.count >= 2 {
-                    let entries = Self.entries(parts[1], attempt: 2)
+                    let mine = held.withLock { $0 }
+                    let entries = Self.entries(parts[1], attempt: 2).filter { !mine.contains($0.id) }
                     if !entries.isEmpty {
                         logger.info("redis: took over \(entries.count) entries pending longer than processingTimeout")
-                        await inbox.put(entries)
+                        await enqueue(entries)
                     }
                 }
             } catch {
                 logger.warning("redis XAUTOCLAIM failed: \(error)")
             }
         }
+    }
+
+    /// Queues entries for the subscriber and remembers them as held.
+    private func enqueue(_ entries: [RedisInbox.Entry]) async {
+        guard !entries.isEmpty else { return }
+        held.withLock { h in for e in entries { h.insert(e.id) } }
+        await inbox.put(entries)
     }
 
     /// Entries from an XREADGROUP/XCLAIM list: `[[id, [field, value, ...]], ...]`.

@@ -37,6 +37,7 @@ struct BrokerFixture: Sendable, CustomStringConvertible {
         return try EmbeddedBroker(name: "pubsub", type: "pubsub.embedded", options: options, logger: logger)
     })
 
+    /// Redis with a small prefetch (`queueDepth` 10), so competing consumers visibly share the work.
     static let redis: BrokerFixture = {
         guard let url = ProcessInfo.processInfo.environment["REDIS_URL"], let u = URL(string: url), let host = u.host else {
             return BrokerFixture(name: "redis", make: nil, unavailableReason: "REDIS_URL is not set (scripts/brokers start redis; eval \"$(scripts/brokers env)\")")
@@ -44,7 +45,7 @@ struct BrokerFixture: Sendable, CustomStringConvertible {
         let address = "\(host):\(u.port ?? 6379)"
         return BrokerFixture(name: "redis", make: {
             let component = Component(name: "pubsub", type: "pubsub.redis",
-                                      metadata: ComponentMetadata(["redisHost": address, "processingTimeout": "2s", "redeliverInterval": "1s"]))
+                                      metadata: ComponentMetadata(["redisHost": address, "processingTimeout": "10s", "redeliverInterval": "1s", "queueDepth": "10"]))
             let broker = try RedisBroker(component: component, logger: logger)
             try await broker.connect()
             return broker
