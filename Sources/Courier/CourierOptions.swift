@@ -22,8 +22,6 @@ public struct CourierOptions: Sendable {
     public var dataDirectory = "./data"
     public var apiToken: String?
     public var appAPIToken: String?
-    /// Prints the start-up report to standard output.
-    public var printReport = true
 
     public init() {}
 }

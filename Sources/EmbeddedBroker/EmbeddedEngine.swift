@@ -13,7 +13,6 @@ actor EmbeddedEngine {
         var state: GroupState
         var waiters: [CheckedContinuation<Void, Never>] = []
         var loading = false
-        var subscribers = 0
     }
 
     let store: LogStore
@@ -37,7 +36,7 @@ actor EmbeddedEngine {
 
     // MARK: Subscribing
 
-    /// Registers a subscriber; creates the group at `initialOffset` if it never existed.
+    /// Makes sure the group exists; creates it at `initialOffset` if it never existed.
     func join(_ key: GroupKey) async throws {
         if groups[key] == nil {
             let start: Int64
@@ -54,17 +53,6 @@ actor EmbeddedEngine {
                 groups[key] = Group(state: GroupState(startAt: start, alreadyAcked: acked))
             }
         }
-        groups[key]!.subscribers += 1
-    }
-
-    /// Unregisters a subscriber and wakes its waiters so they can observe the stop.
-    func leave(_ key: GroupKey) {
-        guard var g = groups[key] else { return }
-        g.subscribers -= 1
-        let waiters = g.waiters
-        g.waiters.removeAll()
-        groups[key] = g
-        waiters.forEach { $0.resume() }
     }
 
     // MARK: Handing out

@@ -29,7 +29,6 @@ final class EmbeddedSubscription: DeliverySource, DeliverySettler {
     func stop() async {
         guard !left.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await engine.stop(key, subscriber: id)
-        await engine.leave(key)
     }
 
     func ack(_ delivery: Delivery) async throws(BrokerError) {

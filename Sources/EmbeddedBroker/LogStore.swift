@@ -1,4 +1,5 @@
 import Foundation
+import BrokerKit
 import GRDB
 
 /// The embedded broker's storage: one SQLite database (WAL) holding every topic's log and
@@ -53,7 +54,7 @@ final class LogStore: Sendable {
             var seqs: [Int64] = []
             seqs.reserveCapacity(messages.count)
             for m in messages {
-                let meta: Data? = m.metadata.isEmpty ? nil : MetadataCodec.encode(m.metadata)
+                let meta: Data? = m.metadata.isEmpty ? nil : Data(MetadataCodec.encode(m.metadata))
                 try statement.execute(arguments: [m.topic, Data(m.payload), meta, now])
                 seqs.append(db.lastInsertedRowID)
             }
@@ -140,16 +141,5 @@ final class LogStore: Sendable {
     func close() throws {
         if let pool = db as? DatabasePool { try pool.close() }
         if let queue = db as? DatabaseQueue { try queue.close() }
-    }
-}
-
-/// Message metadata is stored as a compact JSON object.
-enum MetadataCodec {
-    static func encode(_ metadata: [String: String]) -> Data {
-        (try? JSONEncoder().encode(metadata)) ?? Data("{}".utf8)
-    }
-
-    static func decode(_ data: Data) -> [String: String] {
-        (try? JSONDecoder().decode([String: String].self, from: data)) ?? [:]
     }
 }

@@ -25,75 +25,47 @@ public final class RedisBroker: MessageBroker {
 
     /// Checks the server answers; used at start-up so a wrong address fails loudly.
     public func connect() async throws(BrokerError) {
-        do {
-            let reply = try await commands.send("PING")
-            if case .error(let e) = reply { throw BrokerError(.unavailable, "redis PING: \(e)") }
-        } catch let error as BrokerError {
-            throw error
-        } catch {
-            throw BrokerError(.unavailable, "\(error)")
-        }
+        if case .error(let e) = try await commands.send("PING") { throw BrokerError(.unavailable, "redis PING: \(e)") }
     }
 
     public func publish(_ message: BrokerMessage) async throws(BrokerError) {
         var args: [[UInt8]] = [Array("XADD".utf8), Array(message.topic.utf8)]
         if let maxLen = options.maxLenApprox { args += [Array("MAXLEN".utf8), [UInt8(ascii: "~")], Array(String(maxLen).utf8)] }
         args += [[UInt8(ascii: "*")], Array("data".utf8), message.payload]
-        if !message.metadata.isEmpty, let json = try? JSONEncoder().encode(message.metadata) {
-            args += [Array("metadata".utf8), [UInt8](json)]
-        }
-        let reply: RedisReply
-        do {
-            reply = try await commands.send(args)
-        } catch let error as BrokerError {
-            throw error
-        } catch {
-            throw BrokerError(.unavailable, "\(error)")
-        }
+        if !message.metadata.isEmpty { args += [Array("metadata".utf8), MetadataCodec.encode(message.metadata)] }
+        let reply = try await commands.send(args)
         if case .error(let e) = reply { throw BrokerError(.rejected, "redis XADD: \(e)") }
     }
 
     public func subscribe(_ request: SubscribeRequest) async throws(BrokerError) -> DeliveryStream {
-        do {
-            try await Self.ensureGroup(commands, topic: request.topic, group: request.group)
-        } catch let error as BrokerError {
-            throw error
-        } catch {
-            throw BrokerError(.unavailable, "\(error)")
-        }
+        try await Self.ensureGroup(commands, topic: request.topic, group: request.group)
         let subscription = RedisSubscription(topic: request.topic, group: request.group, options: options, commands: commands, logger: logger)
         subscription.start()
         return DeliveryStream(source: subscription)
     }
 
-    static func ensureGroup(_ commands: RedisConnection, topic: String, group: String) async throws {
+    static func ensureGroup(_ commands: RedisConnection, topic: String, group: String) async throws(BrokerError) {
         let reply = try await commands.send("XGROUP", "CREATE", topic, group, "0", "MKSTREAM")
         if case .error(let e) = reply, !e.hasPrefix("BUSYGROUP") { throw BrokerError(.unavailable, "redis XGROUP CREATE: \(e)") }
     }
 
     /// Lag (entries not yet delivered to the group) and pending (delivered, not acknowledged).
     public func backlog(topic: String, group: String) async throws(BrokerError) -> Backlog {
-        do {
-            let reply = try await commands.send("XINFO", "GROUPS", topic)
-            if case .error = reply { return Backlog(undelivered: 0, inFlight: 0) }
-            for g in reply.array ?? [] {
-                guard let fields = g.array else { continue }
-                var info: [String: RedisReply] = [:]
-                var i = 0
-                while i + 1 < fields.count { if let k = fields[i].text { info[k] = fields[i + 1] }; i += 2 }
-                guard info["name"]?.text == group else { continue }
-                var pending: Int64 = 0, lag: Int64 = 0
-                if case .integer(let p)? = info["pending"] { pending = p }
-                if case .integer(let l)? = info["lag"] { lag = l }
-                return Backlog(undelivered: lag, inFlight: pending)
-            }
-            if case .integer(let n) = try await commands.send("XLEN", topic) { return Backlog(undelivered: n, inFlight: 0) }
-            return Backlog(undelivered: 0, inFlight: 0)
-        } catch let error as BrokerError {
-            throw error
-        } catch {
-            throw BrokerError(.unavailable, "\(error)")
+        let reply = try await commands.send("XINFO", "GROUPS", topic)
+        if case .error = reply { return Backlog(undelivered: 0, inFlight: 0) }
+        for g in reply.array ?? [] {
+            guard let fields = g.array else { continue }
+            var info: [String: RedisReply] = [:]
+            var i = 0
+            while i + 1 < fields.count { if let k = fields[i].text { info[k] = fields[i + 1] }; i += 2 }
+            guard info["name"]?.text == group else { continue }
+            var pending: Int64 = 0, lag: Int64 = 0
+            if case .integer(let p)? = info["pending"] { pending = p }
+            if case .integer(let l)? = info["lag"] { lag = l }
+            return Backlog(undelivered: lag, inFlight: pending)
         }
+        if case .integer(let n) = try await commands.send("XLEN", topic) { return Backlog(undelivered: n, inFlight: 0) }
+        return Backlog(undelivered: 0, inFlight: 0)
     }
 
     public func isHealthy() async -> Bool {

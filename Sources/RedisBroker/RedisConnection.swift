@@ -42,7 +42,26 @@ final class RedisConnection: Sendable {
     }
 
     /// Sends one command; commands issued concurrently are pipelined.
-    func send(_ args: [[UInt8]]) async throws -> RedisReply {
+    func send(_ args: [[UInt8]]) async throws(BrokerError) -> RedisReply {
+        try await Self.typed { try await self.enqueue(args) }
+    }
+
+    func send(_ args: String...) async throws(BrokerError) -> RedisReply {
+        try await send(args.map { Array($0.utf8) })
+    }
+
+    /// Continuations only throw `any Error`; everything this type throws is a `BrokerError`.
+    private static func typed(_ body: () async throws -> RedisReply) async throws(BrokerError) -> RedisReply {
+        do {
+            return try await body()
+        } catch let error as BrokerError {
+            throw error
+        } catch {
+            throw BrokerError(.unavailable, "redis: \(error)")
+        }
+    }
+
+    private func enqueue(_ args: [[UInt8]]) async throws -> RedisReply {
         try await withCheckedThrowingContinuation { continuation in
             pending.withLock { $0.append(Pending(args: args, continuation: continuation)) }
             if !draining.exchange(true, ordering: .acquiringAndReleasing) {
@@ -51,12 +70,12 @@ final class RedisConnection: Sendable {
         }
     }
 
-    func send(_ args: String...) async throws -> RedisReply {
-        try await send(args.map { Array($0.utf8) })
+    /// Runs a blocking command (e.g. `XREADGROUP … BLOCK`) with its own read timeout, alone.
+    func blocking(_ args: [[UInt8]], timeoutMs: Int) async throws(BrokerError) -> RedisReply {
+        try await Self.typed { try await self.blockingUntyped(args, timeoutMs: timeoutMs) }
     }
 
-    /// Runs a blocking command (e.g. `XREADGROUP … BLOCK`) with its own read timeout, alone.
-    func blocking(_ args: [[UInt8]], timeoutMs: Int) async throws -> RedisReply {
+    private func blockingUntyped(_ args: [[UInt8]], timeoutMs: Int) async throws -> RedisReply {
         try await withCheckedThrowingContinuation { continuation in
             queue.async {
                 do {

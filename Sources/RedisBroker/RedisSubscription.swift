@@ -166,8 +166,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
             var i = 0
             while i + 1 < fields.count {
                 if fields[i].text == "data", case .string(let b) = fields[i + 1] { payload = b }
-                if fields[i].text == "metadata", case .string(let b) = fields[i + 1],
-                   let m = try? JSONDecoder().decode([String: String].self, from: Data(b)) { metadata = m }
+                if fields[i].text == "metadata", case .string(let b) = fields[i + 1] { metadata = MetadataCodec.decode(b) }
                 i += 2
             }
             out.append(RedisInbox.Entry(id: id, payload: payload, metadata: metadata, attempt: attempt))

@@ -1,3 +1,4 @@
+import CloudEvents
 /// Parses `Resiliency` resources.
 enum ResiliencyParser {
     static func parse(_ doc: YAMLNode) throws(ResourceProblem) -> ResiliencySpec {
@@ -7,7 +8,7 @@ enum ResiliencyParser {
         guard let spec = doc.field("spec"), spec.isMapping else { throw doc.problem("Resiliency '\(name)': 'spec' is required") }
         if let policies = spec.field("policies") {
             for (key, node) in policies.field("timeouts")?.mappingEntries ?? [] {
-                guard let text = node.scalar, let seconds = GoDurationParser.seconds(text), seconds >= 0 else {
+                guard let text = node.scalar, let seconds = GoDuration.parseSeconds(text), seconds >= 0 else {
                     throw node.problem("Resiliency '\(name)': timeout '\(key)' must be a duration such as 5s")
                 }
                 out.timeouts[key] = seconds

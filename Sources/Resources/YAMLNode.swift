@@ -1,3 +1,4 @@
+import CloudEvents
 import Yams
 
 /// Typed access to a Yams node that reports problems with the file and line they come from.
@@ -70,7 +71,7 @@ struct YAMLNode {
     /// A Go duration such as `5s` or `500ms`, in seconds.
     func duration(_ key: String) throws(ResourceProblem) -> Double? {
         guard let child = field(key), !child.isNull else { return nil }
-        guard let text = child.scalar, let seconds = GoDurationParser.seconds(text) else {
+        guard let text = child.scalar, let seconds = GoDuration.parseSeconds(text) else {
             throw child.problem("'\(key)' must be a duration such as 5s or 500ms")
         }
         return seconds

@@ -83,33 +83,8 @@ enum Time {
 
     /// Go/protobuf duration syntax (`1h30m`, `1.5s`, `-300ms`) into nanoseconds.
     static func parseDuration(_ text: String) -> Int64? {
-        var s = Substring(text)
-        var sign: Double = 1
-        if s.first == "-" { sign = -1; s = s.dropFirst() } else if s.first == "+" { s = s.dropFirst() }
-        if s == "0" { return 0 }
-        guard !s.isEmpty else { return nil }
-        var total = 0.0
-        while !s.isEmpty {
-            let number = s.prefix { $0.isNumber || $0 == "." }
-            guard !number.isEmpty, let v = Double(number) else { return nil }
-            s = s.dropFirst(number.count)
-            let unit = s.prefix { !($0.isNumber || $0 == ".") }
-            s = s.dropFirst(unit.count)
-            let scale: Double
-            switch unit {
-            case "ns": scale = 1
-            case "us", "µs": scale = 1e3
-            case "ms": scale = 1e6
-            case "s": scale = 1e9
-            case "m": scale = 60e9
-            case "h": scale = 3600e9
-            default: return nil
-            }
-            total += v * scale
-        }
-        let nanos = sign * total
-        guard abs(nanos) < 9.2e18 else { return nil }
-        return Int64(nanos.rounded())
+        guard let seconds = GoDuration.parseSeconds(text), abs(seconds) < 9.2e9 else { return nil }
+        return Int64((seconds * 1e9).rounded())
     }
 
     static func formatDuration(_ nanos: Int64) -> String {
