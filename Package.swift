@@ -51,6 +51,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        .systemLibrary(name: "CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .target(
+            name: "KafkaBroker",
+            dependencies: [
+                "BrokerKit", "CloudEvents", "Resources", "CRdKafka",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "Delivery",
             dependencies: [
@@ -75,7 +83,7 @@ let package = Package(
         .target(
             name: "Courier",
             dependencies: [
-                "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "RedisBroker", "HTTPAPI", "Resources",
+                "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "HTTPAPI", "Resources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -110,7 +118,7 @@ let package = Package(
         .testTarget(name: "EmbeddedBrokerTests", dependencies: ["EmbeddedBroker", "BrokerKit"]),
         .testTarget(
             name: "ConformanceTests",
-            dependencies: ["BrokerKit", "EmbeddedBroker", "RedisBroker", "Resources", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["BrokerKit", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "Resources", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Resources"]),
         .testTarget(
             name: "IntegrationTests",

@@ -1,6 +1,7 @@
 import BrokerKit
 import EmbeddedBroker
 import Foundation
+import KafkaBroker
 import Logging
 import RedisBroker
 import Resources
@@ -16,6 +17,14 @@ struct BrokerFixture: Sendable, CustomStringConvertible {
     /// by PID) without disturbing the tests sharing the main one; `nil` when the broker has no
     /// separate server.
     var isolated: (@Sendable () async throws -> IsolatedServer)?
+    /// Test set-up for a fresh topic before a case subscribes (Kafka: create it with 4 partitions,
+    /// since auto-creation may make one and competing consumers then cannot split the work).
+    var prepare: (@Sendable (any MessageBroker, String) async throws -> Void)? = nil
+    /// Publish metadata under which the broker keeps order (Kafka: one partition key).
+    var orderingMetadata: [String: String] = [:]
+    /// Publish metadata for message `i` that spreads messages over the broker's shards (Kafka: a
+    /// key per message, since keyless records stick to one partition per batch).
+    var spreadingMetadata: @Sendable (Int) -> [String: String] = { _ in [:] }
 
     var description: String { name }
 
@@ -28,7 +37,7 @@ struct BrokerFixture: Sendable, CustomStringConvertible {
     /// `COURIER_REQUIRE_BROKERS=1` (set by scripts/test) turns a missing broker into a failure.
     static var brokersRequired: Bool { ProcessInfo.processInfo.environment["COURIER_REQUIRE_BROKERS"] == "1" }
 
-    static let all: [BrokerFixture] = [embedded, redis]
+    static let all: [BrokerFixture] = [embedded, redis, kafkaTansu, kafkaNoida]
 
     static let embedded = BrokerFixture(name: "embedded", make: {
         var options = EmbeddedOptions()
@@ -65,11 +74,59 @@ struct BrokerFixture: Sendable, CustomStringConvertible {
     }()
 }
 
+extension BrokerFixture {
+    /// tansu, a Kafka-protocol broker (memory storage, so it has no restart case). Needs
+    /// librdkafka ≥ 2.2 at run time (scripts/test points LD_LIBRARY_PATH at 2.16). Work-around
+    /// for its high-watermark bug (ListOffsets returns the last batch's base offset + 1): the
+    /// producer sends batches of one record, so lag is exact.
+    static let kafkaTansu = kafka(name: "kafka-tansu", env: "KAFKA_BROKERS", extra: ["librdkafka.batch.num.messages": "1"], needsModernLibrary: true,
+                                  isolated: nil)
+
+    /// noida-db's Kafka emulator (persists to disk, so the restart case runs on a private one).
+    static let kafkaNoida = kafka(name: "kafka-noida", env: "NOIDA_KAFKA_BROKERS", extra: [:], needsModernLibrary: false, isolated: {
+        let port = 29_092 + Int.random(in: 0..<1000)
+        let env = ["NOIDA_PORT": "\(port)", "TOOLS_DIR": ProcessInfo.processInfo.environment["BROKERS_TOOLS_DIR"] ?? "/tmp/courier-brokers",
+                   "BROKERS_DIR": FileManager.default.temporaryDirectory.appendingPathComponent("conformance-noida-\(port)").path]
+        try await BrokerScript.run(env: env, "start", "kafka-noida")
+        let broker = try KafkaBroker(component: kafkaComponent(brokers: "127.0.0.1:\(port)", extra: [:]), logger: logger)
+        return IsolatedServer(broker: broker,
+                              restart: { try await BrokerScript.run(env: env, "restart", "kafka-noida") },
+                              stop: { try await BrokerScript.run(env: env, "stop", "kafka-noida") },
+                              prepare: { try await ($0 as! KafkaBroker).createTopic($1, partitions: 4) })
+    })
+
+    /// The shortest session timeout the brokers accept (6 s; tansu answers a join after
+    /// session.timeout/2, so groups form in about 3 s), oldest offsets for fresh topics.
+    static func kafkaComponent(brokers: String, extra: [String: String]) -> Component {
+        var metadata = ["brokers": brokers, "authType": "none", "initialOffset": "oldest",
+                        "sessionTimeout": "6s", "heartbeatInterval": "500ms", "channelBufferSize": "10"]
+        metadata.merge(extra) { $1 }
+        return Component(name: "pubsub", type: "pubsub.kafka", metadata: ComponentMetadata(metadata))
+    }
+
+    static func kafka(name: String, env: String, extra: [String: String], needsModernLibrary: Bool,
+                      isolated: (@Sendable () async throws -> IsolatedServer)?) -> BrokerFixture {
+        guard let brokers = ProcessInfo.processInfo.environment[env], !brokers.isEmpty else {
+            return BrokerFixture(name: name, make: nil, unavailableReason: "\(env) is not set (scripts/brokers start; eval \"$(scripts/brokers env)\")")
+        }
+        if needsModernLibrary, KafkaBroker.libraryVersion.compare("2.2", options: .numeric) == .orderedAscending {
+            return BrokerFixture(name: name, make: nil,
+                                 unavailableReason: "librdkafka \(KafkaBroker.libraryVersion) cannot talk to tansu; run with LD_LIBRARY_PATH=$RDKAFKA_LIBRARY_PATH (librdkafka ≥ 2.2)")
+        }
+        return BrokerFixture(name: name, make: {
+            try KafkaBroker(component: kafkaComponent(brokers: brokers, extra: extra), logger: logger)
+        }, isolated: isolated, prepare: { broker, topic in
+            try await (broker as! KafkaBroker).createTopic(topic, partitions: 4)
+        }, orderingMetadata: ["partitionKey": "order"], spreadingMetadata: { ["partitionKey": "key-\($0)"] })
+    }
+}
+
 /// A broker connected to a server of its own.
 struct IsolatedServer: Sendable {
     var broker: any MessageBroker
     var restart: @Sendable () async throws -> Void
     var stop: @Sendable () async throws -> Void
+    var prepare: (@Sendable (any MessageBroker, String) async throws -> Void)? = nil
 }
 
 /// Runs `scripts/brokers` (the same script scripts/test uses) from the package root.

@@ -1,0 +1,80 @@
+import BrokerKit
+import CRdKafka
+import Dispatch
+
+/// Blocking admin and offset queries, each on a short-lived handle of its own and run on a
+/// dispatch thread (never the cooperative pool): topic creation and consumer-group lag.
+enum KafkaAdmin {
+    /// Runs blocking librdkafka calls on a dispatch thread.
+    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws(BrokerError) -> T) async throws(BrokerError) -> T {
+        let result: Result<T, BrokerError> = await withCheckedContinuation { c in
+            DispatchQueue.global().async {
+                do throws(BrokerError) { c.resume(returning: .success(try body())) } catch { c.resume(returning: .failure(error)) }
+            }
+        }
+        return try result.get()
+    }
+
+    /// Creates `topic` with `partitions` partitions (replication factor 1); an existing topic is fine.
+    static func createTopic(_ topic: String, partitions: Int, properties: [(String, String)]) throws(BrokerError) {
+        let rk = try RdKafkaHandle.make(RD_KAFKA_PRODUCER, try RdKafkaHandle.configuration(properties))
+        defer { rd_kafka_destroy(rk) }
+        var error = [CChar](repeating: 0, count: 512)
+        guard let newTopic = rd_kafka_NewTopic_new(topic, Int32(partitions), 1, &error, error.count) else {
+            throw BrokerError(.rejected, "kafka create topic \(topic): \(RdKafkaHandle.text(error))")
+        }
+        defer { rd_kafka_NewTopic_destroy(newTopic) }
+        let queue = rd_kafka_queue_new(rk)
+        defer { rd_kafka_queue_destroy(queue) }
+        var topics: [OpaquePointer?] = [newTopic]
+        rd_kafka_CreateTopics(rk, &topics, 1, nil, queue)
+        guard let event = rd_kafka_queue_poll(queue, 15_000) else { throw BrokerError(.unavailable, "kafka create topic \(topic): timed out") }
+        defer { rd_kafka_event_destroy(event) }
+        if rd_kafka_event_error(event) != RD_KAFKA_RESP_ERR_NO_ERROR {
+            throw BrokerError(.unavailable, "kafka create topic \(topic): \(String(cString: rd_kafka_event_error_string(event)))")
+        }
+        var count = 0
+        guard let result = rd_kafka_event_CreateTopics_result(event),
+              let results = rd_kafka_CreateTopics_result_topics(result, &count), count == 1 else { return }
+        let err = rd_kafka_topic_result_error(results[0])
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR || err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS else {
+            throw BrokerError(.rejected, "kafka create topic \(topic): \(RdKafkaHandle.describe(err))")
+        }
+    }
+
+    /// Messages of `topic` that `group` has not committed: per partition, the high watermark minus the
+    /// committed offset (or minus where the group would start: the low watermark for `earliest`).
+    static func lag(topic: String, group: String, earliest: Bool, properties: [(String, String)]) throws(BrokerError) -> Int64 {
+        let rk = try RdKafkaHandle.make(RD_KAFKA_CONSUMER, try RdKafkaHandle.configuration(properties + [("group.id", group)]))
+        defer { rd_kafka_destroy(rk) }
+        guard let rkt = rd_kafka_topic_new(rk, topic, nil) else { return 0 }
+        defer { rd_kafka_topic_destroy(rkt) }
+        var metadata: UnsafePointer<rd_kafka_metadata_t>?
+        let err = rd_kafka_metadata(rk, 0, rkt, &metadata, 5_000)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw BrokerError(.unavailable, "kafka metadata for \(topic): \(RdKafkaHandle.describe(err))")
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt == 1, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else { return 0 }
+        let partitions = (0..<Int(metadata.pointee.topics[0].partition_cnt)).map { metadata.pointee.topics[0].partitions[$0].id }
+        let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for p in partitions { rd_kafka_topic_partition_list_add(list, topic, p) }
+        let committedErr = rd_kafka_committed(rk, list, 5_000)
+        guard committedErr == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw BrokerError(.unavailable, "kafka committed offsets of \(group): \(RdKafkaHandle.describe(committedErr))")
+        }
+        var total: Int64 = 0
+        for i in 0..<Int(list.pointee.cnt) {
+            let entry = list.pointee.elems[i]
+            var low: Int64 = 0, high: Int64 = 0
+            let wErr = rd_kafka_query_watermark_offsets(rk, topic, entry.partition, &low, &high, 5_000)
+            guard wErr == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw BrokerError(.unavailable, "kafka watermarks of \(topic)[\(entry.partition)]: \(RdKafkaHandle.describe(wErr))")
+            }
+            let start = entry.offset >= 0 ? entry.offset : (earliest ? low : high)
+            total += max(0, high - start)
+        }
+        return total
+    }
+}

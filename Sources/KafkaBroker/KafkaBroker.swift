@@ -1,0 +1,85 @@
+import BrokerKit
+import Foundation
+import Logging
+import Resources
+import Synchronization
+
+/// `pubsub.kafka` through librdkafka: an idempotent producer (`acks=all` by default; 204 only on
+/// the delivery report), `partitionKey`/`__key` as the record key, `partitionNumber` as the
+/// partition, every other metadata entry as a header. Each subscription is a consumer in group
+/// `consumerGroup` (or the consumer id) that commits only acknowledged offsets.
+public final class KafkaBroker: MessageBroker {
+    public let name: String
+    public let type: String
+    public var features: Set<BrokerFeature> { [.bulkPubSub] }
+
+    let options: KafkaOptions
+    let producer: KafkaProducer
+    let logger: Logger
+    private let subscriptions = Mutex<[KafkaSubscription]>([])
+
+    public init(component: Component, logger: Logger) throws(BrokerError) {
+        name = component.name
+        type = component.type
+        options = try KafkaOptions(component: component)
+        producer = try KafkaProducer(properties: options.common + options.producer, label: component.name, logger: logger)
+        self.logger = logger
+    }
+
+    /// The librdkafka version this process runs with.
+    public static var libraryVersion: String { RdKafkaHandle.version }
+
+    public func publish(_ message: BrokerMessage) async throws(BrokerError) {
+        var key: [UInt8]?
+        var partition: Int32 = -1  // RD_KAFKA_PARTITION_UA: the partitioner decides
+        var headers: [(String, String)] = []
+        headers.reserveCapacity(message.metadata.count)
+        for (k, v) in message.metadata {
+            switch k {
+            case "partitionKey", "__key": key = Array(v.utf8)
+            case "partitionNumber":
+                guard let n = Int32(v), n >= 0 else { throw BrokerError(.rejected, "partitionNumber must be a non-negative integer, not '\(v)'") }
+                partition = n
+            default: headers.append((k, v))
+            }
+        }
+        try await producer.send(topic: message.topic, partition: partition, key: key, payload: message.payload, headers: headers)
+    }
+
+    public func subscribe(_ request: SubscribeRequest) async throws(BrokerError) -> DeliveryStream {
+        let group = options.consumerGroup ?? request.group
+        let subscription = KafkaSubscription(topic: request.topic, group: group, options: options, logger: logger)
+        try await subscription.start(properties: options.common + options.consumer + [("group.id", group)],
+                                     capacity: options.channelBufferSize, assignmentWait: 30)
+        subscriptions.withLock { $0.append(subscription) }
+        return DeliveryStream(source: subscription)
+    }
+
+    /// Uncommitted messages of the group (lag); the part this process holds counts as in flight.
+    public func backlog(topic: String, group: String) async throws(BrokerError) -> Backlog {
+        let group = options.consumerGroup ?? group
+        let earliest = options.consumer.contains { $0 == ("auto.offset.reset", "earliest") }
+        let properties = options.common
+        let lag = try await KafkaAdmin.blocking { () throws(BrokerError) in
+            try KafkaAdmin.lag(topic: topic, group: group, earliest: earliest, properties: properties)
+        }
+        let held = subscriptions.withLock { $0.filter { $0.topic == topic && $0.group == group }.reduce(0) { $0 + $1.held } }
+        let inFlight = min(Int64(held), lag)
+        return Backlog(undelivered: lag - inFlight, inFlight: inFlight)
+    }
+
+    /// Creates a topic with `partitions` partitions unless it exists (used by tests and tooling;
+    /// publishing relies on the broker's auto-creation as Dapr does).
+    public func createTopic(_ topic: String, partitions: Int) async throws(BrokerError) {
+        let properties = options.common
+        try await KafkaAdmin.blocking { () throws(BrokerError) in try KafkaAdmin.createTopic(topic, partitions: partitions, properties: properties) }
+    }
+
+    public func isHealthy() async -> Bool { producer.isHealthy }
+
+    public func close() async {
+        let all = subscriptions.withLock { s -> [KafkaSubscription] in defer { s = [] }; return s }
+        for s in all { await s.stop() }
+        await producer.close()
+    }
+}

@@ -1,0 +1,234 @@
+import BrokerKit
+import Foundation
+import Logging
+import Synchronization
+
+/// One subscription (topic, consumer group) on Kafka: records from the consumer wait in a queue
+/// for the subscriber; acknowledged offsets are committed in order (never past one still in
+/// flight); a nack or an abandoned delivery is handed out again from memory after its delay,
+/// its offset staying uncommitted meanwhile, so a crash redelivers it too.
+final class KafkaSubscription: DeliverySource, DeliverySettler, KafkaConsumerDelegate {
+    let topic: String
+    let group: String
+    private let logger: Logger
+    private let revokeGrace: Double
+    private let state = Mutex(State())
+    private let consumerBox = Mutex<KafkaConsumer?>(nil)
+    private let firstAssignment = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
+
+    struct Pending: Sendable {
+        var partition: Int32
+        var offset: Int64
+        var generation: Int
+        var payload: [UInt8]
+        var metadata: [String: String]
+        var attempt: Int
+    }
+
+    struct State: Sendable {
+        var generation = 0
+        /// Assigned partitions: their generation and commit progress.
+        var partitions: [Int32: (generation: Int, progress: PartitionProgress)] = [:]
+        var queue: [Pending] = []
+        var queueHead = 0
+        var inFlight: [UInt64: Pending] = [:]
+        var nextToken: UInt64 = 1
+        var takers: [CheckedContinuation<Delivery?, Never>] = []
+        var stopped = false
+
+        var queuedCount: Int { queue.count - queueHead }
+
+        mutating func pop() -> Pending? {
+            guard queueHead < queue.count else { return nil }
+            let p = queue[queueHead]
+            queueHead += 1
+            if queueHead > 256 && queueHead * 2 > queue.count {
+                queue.removeFirst(queueHead)
+                queueHead = 0
+            }
+            return p
+        }
+
+        func isCurrent(_ p: Pending) -> Bool { partitions[p.partition]?.generation == p.generation }
+    }
+
+    init(topic: String, group: String, options: KafkaOptions, logger: Logger) {
+        self.topic = topic
+        self.group = group
+        self.logger = logger
+        self.revokeGrace = options.revokeGraceSeconds
+    }
+
+    /// Creates the consumer (joining the group) and waits up to `assignmentWait` seconds for the
+    /// first partition assignment, so a publish right after `subscribe` returns is not missed.
+    func start(properties: [(String, String)], capacity: Int, assignmentWait: Double) async throws(BrokerError) {
+        let consumer = try KafkaConsumer(topic: topic, properties: properties, capacity: capacity, delegate: self, logger: logger)
+        consumerBox.withLock { $0 = consumer }
+        let timer = Task {
+            try? await Task.sleep(for: .seconds(assignmentWait))
+            self.markAssigned()
+        }
+        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
+            let now = firstAssignment.withLock { s -> Bool in
+                if s.done { return true }
+                s.waiters.append(c)
+                return false
+            }
+            if now { c.resume() }
+        }
+        timer.cancel()
+    }
+
+    private func markAssigned() {
+        let waiters = firstAssignment.withLock { s -> [CheckedContinuation<Void, Never>] in
+            s.done = true
+            defer { s.waiters = [] }
+            return s.waiters
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    // MARK: DeliverySource
+
+    func next() async throws(BrokerError) -> Delivery? {
+        await withCheckedContinuation { (c: CheckedContinuation<Delivery?, Never>) in
+            let ready: Delivery?? = state.withLock { s in
+                while let p = s.pop() {
+                    if s.isCurrent(p) { return .some(self.handOut(p, &s)) }
+                }
+                if s.stopped { return .some(nil) }
+                s.takers.append(c)
+                return nil
+            }
+            if let ready { c.resume(returning: ready) }
+        }
+    }
+
+    private func handOut(_ p: Pending, _ s: inout State) -> Delivery {
+        let token = s.nextToken
+        s.nextToken += 1
+        s.inFlight[token] = p
+        return Delivery(topic: topic, payload: p.payload, metadata: p.metadata, token: token, attempt: p.attempt, settler: self)
+    }
+
+    /// Queues a record for the subscriber, or hands it straight to one waiting.
+    private func enqueue(_ p: Pending) {
+        let handed: (CheckedContinuation<Delivery?, Never>, Delivery)? = state.withLock { s in
+            guard !s.stopped, s.isCurrent(p) else { return nil }
+            if !s.takers.isEmpty { return (s.takers.removeFirst(), handOut(p, &s)) }
+            s.queue.append(p)
+            return nil
+        }
+        if let (c, d) = handed { c.resume(returning: d) }
+    }
+
+    func stop() async {
+        let takers = state.withLock { s -> [CheckedContinuation<Delivery?, Never>] in
+            s.stopped = true
+            s.queue = []
+            s.queueHead = 0
+            defer { s.takers = [] }
+            return s.takers
+        }
+        takers.forEach { $0.resume(returning: nil) }
+        markAssigned()
+        if let consumer = consumerBox.withLock({ c -> KafkaConsumer? in defer { c = nil }; return c }) {
+            await consumer.close()
+        }
+    }
+
+    // MARK: DeliverySettler
+
+    func ack(_ delivery: Delivery) async throws(BrokerError) {
+        state.withLock { s in
+            guard let p = s.inFlight.removeValue(forKey: delivery.token), s.isCurrent(p) else { return }
+            s.partitions[p.partition]?.progress.acknowledge(p.offset)
+        }
+    }
+
+    func nack(_ delivery: Delivery, redeliverAfter delay: Double) async throws(BrokerError) {
+        redeliver(token: delivery.token, after: delay)
+    }
+
+    func abandoned(token: UInt64, topic: String) {
+        redeliver(token: token, after: 0)
+    }
+
+    private func redeliver(token: UInt64, after delay: Double) {
+        guard var p = state.withLock({ $0.inFlight.removeValue(forKey: token) }) else { return }
+        p.attempt += 1
+        if delay <= 0 {
+            enqueue(p)
+            return
+        }
+        Task {
+            try? await Task.sleep(for: .seconds(delay))
+            self.enqueue(p)
+        }
+    }
+
+    // MARK: KafkaConsumerDelegate (poll thread)
+
+    var queued: Int { state.withLock { $0.queuedCount } }
+
+    func received(_ record: KafkaRecord) {
+        var metadata: [String: String] = [:]
+        metadata.reserveCapacity(record.headers.count + 3)
+        for (k, v) in record.headers { metadata[k] = v }
+        if let key = record.key { metadata["__key"] = String(decoding: key, as: UTF8.self) }
+        metadata["__partition"] = String(record.partition)
+        metadata["__offset"] = String(record.offset)
+        let pending: Pending? = state.withLock { s in
+            guard let part = s.partitions[record.partition] else { return nil }
+            guard s.partitions[record.partition]!.progress.received(record.offset) else { return nil }
+            return Pending(partition: record.partition, offset: record.offset, generation: part.generation,
+                           payload: record.payload, metadata: metadata, attempt: 1)
+        }
+        if let pending { enqueue(pending) }
+    }
+
+    func assigned(_ partitions: [Int32]) {
+        state.withLock { s in
+            for p in partitions {
+                s.generation += 1
+                s.partitions[p] = (s.generation, PartitionProgress())
+            }
+        }
+        logger.debug("kafka \(topic)/\(group): assigned partitions \(partitions)")
+        markAssigned()
+    }
+
+    func revoking(_ partitions: [Int32]) -> [(partition: Int32, offset: Int64)] {
+        let revoked = Set(partitions)
+        // Let handed-out deliveries of these partitions finish (not while stopping: then they are
+        // abandoned to the next owner at once).
+        let deadline = ContinuousClock.now + .milliseconds(Int(revokeGrace * 1000))
+        while ContinuousClock.now < deadline {
+            let busy = state.withLock { s in !s.stopped && s.inFlight.values.contains { revoked.contains($0.partition) && s.isCurrent($0) } }
+            if !busy { break }
+            Thread.sleep(forTimeInterval: 0.01)
+        }
+        let commits = state.withLock { s -> [(partition: Int32, offset: Int64)] in
+            var out: [(partition: Int32, offset: Int64)] = []
+            for p in partitions {
+                if var part = s.partitions.removeValue(forKey: p), let offset = part.progress.takeCommit() { out.append((p, offset)) }
+            }
+            return out
+        }
+        logger.debug("kafka \(topic)/\(group): revoked partitions \(partitions), committing \(commits.map { "\($0.partition)@\($0.offset)" })")
+        return commits
+    }
+
+    func pendingCommits() -> [(partition: Int32, offset: Int64)] {
+        state.withLock { s in
+            var out: [(partition: Int32, offset: Int64)] = []
+            for key in s.partitions.keys {
+                if let offset = s.partitions[key]!.progress.takeCommit() { out.append((key, offset)) }
+            }
+            return out
+        }
+    }
+
+    /// Queued plus handed out and not yet settled: the local part of the backlog.
+    var held: Int { state.withLock { $0.queuedCount + $0.inFlight.count } }
+}
