@@ -119,6 +119,7 @@ let package = Package(
         .testTarget(
             name: "ConformanceTests",
             dependencies: ["BrokerKit", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "Resources", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "KafkaBrokerTests", dependencies: ["KafkaBroker", "BrokerKit", "Resources", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Resources"]),
         .testTarget(
             name: "IntegrationTests",

@@ -1,5 +1,6 @@
 import BrokerKit
 import EmbeddedBroker
+import KafkaBroker
 import Logging
 import RedisBroker
 import Resources
@@ -32,6 +33,16 @@ public struct BrokerRegistry: Sendable {
         r.register("pubsub.redis") { component, context throws(BrokerError) in
             let broker = try RedisBroker(component: component, logger: context.logger)
             try await broker.connect()
+            return broker
+        }
+        r.register("pubsub.kafka") { component, context throws(BrokerError) in
+            let broker = try KafkaBroker(component: component, logger: context.logger)
+            do throws(BrokerError) {
+                try await broker.connect()
+            } catch {
+                await broker.close()
+                throw error
+            }
             return broker
         }
         return r

@@ -15,12 +15,48 @@ enum KafkaAdmin {
         return try result.get()
     }
 
+    /// Asks a broker for cluster metadata: proof the bootstrap servers answer.
+    static func ping(properties: [(String, String)], timeoutMs: Int32) throws(BrokerError) {
+        let rk = try RdKafkaHandle.make(RD_KAFKA_PRODUCER, try RdKafkaHandle.configuration(properties))
+        defer { rd_kafka_destroy(rk) }
+        var metadata: UnsafePointer<rd_kafka_metadata_t>?
+        let err = rd_kafka_metadata(rk, 0, nil, &metadata, timeoutMs)
+        if let metadata { rd_kafka_metadata_destroy(metadata) }
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+            throw BrokerError(.unavailable, "kafka brokers did not answer: \(RdKafkaHandle.describe(err))")
+        }
+    }
+
+    /// Makes sure `topic` exists before a consumer subscribes to it: a consumer does not see a
+    /// topic created later until its next metadata refresh (minutes), so the first events would
+    /// wait that long. Creates it with the broker's default partitions and replication when
+    /// missing; a failure is left to the consumer, which keeps waiting for the topic.
+    static func ensureTopic(_ topic: String, properties: [(String, String)]) throws(BrokerError) {
+        let rk = try RdKafkaHandle.make(RD_KAFKA_PRODUCER, try RdKafkaHandle.configuration(properties))
+        defer { rd_kafka_destroy(rk) }
+        guard let rkt = rd_kafka_topic_new(rk, topic, nil) else { return }
+        defer { rd_kafka_topic_destroy(rkt) }
+        var metadata: UnsafePointer<rd_kafka_metadata_t>?
+        let err = rd_kafka_metadata(rk, 0, rkt, &metadata, 5_000)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw BrokerError(.unavailable, "kafka metadata for \(topic): \(RdKafkaHandle.describe(err))")
+        }
+        let exists = metadata.pointee.topic_cnt == 1 && metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR
+            && metadata.pointee.topics[0].partition_cnt > 0
+        rd_kafka_metadata_destroy(metadata)
+        if !exists { try create(topic, partitions: -1, replication: -1, on: rk) }
+    }
+
     /// Creates `topic` with `partitions` partitions (replication factor 1); an existing topic is fine.
     static func createTopic(_ topic: String, partitions: Int, properties: [(String, String)]) throws(BrokerError) {
         let rk = try RdKafkaHandle.make(RD_KAFKA_PRODUCER, try RdKafkaHandle.configuration(properties))
         defer { rd_kafka_destroy(rk) }
+        try create(topic, partitions: Int32(partitions), replication: 1, on: rk)
+    }
+
+    private static func create(_ topic: String, partitions: Int32, replication: Int32, on rk: OpaquePointer) throws(BrokerError) {
         var error = [CChar](repeating: 0, count: 512)
-        guard let newTopic = rd_kafka_NewTopic_new(topic, Int32(partitions), 1, &error, error.count) else {
+        guard let newTopic = rd_kafka_NewTopic_new(topic, partitions, replication, &error, error.count) else {
             throw BrokerError(.rejected, "kafka create topic \(topic): \(RdKafkaHandle.text(error))")
         }
         defer { rd_kafka_NewTopic_destroy(newTopic) }

@@ -26,6 +26,12 @@ public final class KafkaBroker: MessageBroker {
         self.logger = logger
     }
 
+    /// Checks a broker answers (cluster metadata within 10 s); used at start-up so a wrong address fails loudly.
+    public func connect() async throws(BrokerError) {
+        let properties = options.common
+        try await KafkaAdmin.blocking { () throws(BrokerError) in try KafkaAdmin.ping(properties: properties, timeoutMs: 10_000) }
+    }
+
     /// The librdkafka version this process runs with.
     public static var libraryVersion: String { RdKafkaHandle.version }
 
@@ -48,9 +54,16 @@ public final class KafkaBroker: MessageBroker {
 
     public func subscribe(_ request: SubscribeRequest) async throws(BrokerError) -> DeliveryStream {
         let group = options.consumerGroup ?? request.group
+        let properties = options.common
+        let topic = request.topic
+        do throws(BrokerError) {
+            try await KafkaAdmin.blocking { () throws(BrokerError) in try KafkaAdmin.ensureTopic(topic, properties: properties) }
+        } catch {
+            logger.warning("kafka: could not make sure topic \(topic) exists (the consumer waits for it): \(error)")
+        }
         let subscription = KafkaSubscription(topic: request.topic, group: group, options: options, logger: logger)
         try await subscription.start(properties: options.common + options.consumer + [("group.id", group)],
-                                     capacity: options.channelBufferSize, assignmentWait: 30)
+                                     capacity: options.channelBufferSize, assignmentWait: 15)
         subscriptions.withLock { $0.append(subscription) }
         return DeliveryStream(source: subscription)
     }

@@ -23,6 +23,8 @@ protocol KafkaConsumerDelegate: AnyObject, Sendable {
     func revoking(_ partitions: [Int32]) -> [(partition: Int32, offset: Int64)]
     /// Offsets whose commit position moved since the last call.
     func pendingCommits() -> [(partition: Int32, offset: Int64)]
+    /// A commit of these partitions failed: commit their position again next time.
+    func commitFailed(_ partitions: [Int32])
     /// Deliveries queued for the subscriber, for pausing fetches while it is behind.
     var queued: Int { get }
 }
@@ -63,10 +65,12 @@ final class KafkaConsumer: Sendable {
             guard let rk, let opaque else { return }
             KafkaConsumer.rebalance(rk, err, partitions, Unmanaged<Context>.fromOpaque(opaque).takeUnretainedValue())
         }
-        rd_kafka_conf_set_offset_commit_cb(conf) { _, err, _, opaque in
+        rd_kafka_conf_set_offset_commit_cb(conf) { _, err, offsets, opaque in
             guard err != RD_KAFKA_RESP_ERR_NO_ERROR, err != RD_KAFKA_RESP_ERR__NO_OFFSET, let opaque else { return }
             let context = Unmanaged<Context>.fromOpaque(opaque).takeUnretainedValue()
-            context.errors.logger.warning("kafka commit on \(context.topic) failed (the messages are redelivered after a restart): \(RdKafkaHandle.describe(err))")
+            let partitions = offsets.map { list in (0..<Int(list.pointee.cnt)).map { list.pointee.elems[$0].partition } } ?? []
+            context.delegate.commitFailed(partitions)
+            context.errors.logger.debug("kafka commit on \(context.topic) failed, retried with the next one: \(RdKafkaHandle.describe(err))")
         }
         let handle = Handle(raw: try RdKafkaHandle.make(RD_KAFKA_CONSUMER, conf))
         rd_kafka_poll_set_consumer(handle.raw)

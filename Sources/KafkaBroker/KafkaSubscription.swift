@@ -229,6 +229,12 @@ final class KafkaSubscription: DeliverySource, DeliverySettler, KafkaConsumerDel
         }
     }
 
+    func commitFailed(_ partitions: [Int32]) {
+        state.withLock { s in
+            for p in partitions { s.partitions[p]?.progress.commitFailed() }
+        }
+    }
+
     /// Queued plus handed out and not yet settled: the local part of the backlog.
     var held: Int { state.withLock { $0.queuedCount + $0.inFlight.count } }
 }

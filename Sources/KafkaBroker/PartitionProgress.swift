@@ -17,6 +17,7 @@ struct PartitionProgress: Sendable {
 
     /// Records a received offset; false (and nothing recorded) for an offset at or below one already
     /// received, which librdkafka does not normally deliver twice.
+    @discardableResult
     mutating func received(_ offset: Int64) -> Bool {
         if let next, offset < next { return false }
         offsets.append(offset)
@@ -49,6 +50,9 @@ struct PartitionProgress: Sendable {
 
     /// The offset to commit: the first unacknowledged one, or `next` when everything is done.
     var position: Int64? { head < offsets.count ? offsets[head] : next }
+
+    /// The last commit did not reach the broker: the next `takeCommit` hands the position out again.
+    mutating func commitFailed() { committed = nil }
 
     /// The position if it moved since the last call, recording it as committed.
     mutating func takeCommit() -> Int64? {

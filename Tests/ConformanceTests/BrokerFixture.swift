@@ -37,6 +37,12 @@ struct BrokerFixture: Sendable, CustomStringConvertible {
     /// `COURIER_REQUIRE_BROKERS=1` (set by scripts/test) turns a missing broker into a failure.
     static var brokersRequired: Bool { ProcessInfo.processInfo.environment["COURIER_REQUIRE_BROKERS"] == "1" }
 
+    /// Fixtures a run leaves out on purpose (`COURIER_SKIP_FIXTURES=a,b`), e.g. tansu when the
+    /// process runs with a librdkafka too old for it.
+    static var skipped: Set<String> {
+        Set((ProcessInfo.processInfo.environment["COURIER_SKIP_FIXTURES"] ?? "").split(separator: ",").map(String.init))
+    }
+
     static let all: [BrokerFixture] = [embedded, redis, kafkaTansu, kafkaNoida]
 
     static let embedded = BrokerFixture(name: "embedded", make: {

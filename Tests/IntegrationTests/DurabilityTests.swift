@@ -49,6 +49,22 @@ import Testing
                   - { name: processingTimeout, value: 2s }
                   - { name: redeliverInterval, value: 1s }
                 """
+        case "kafka", "kafka-noida":
+            guard let brokers = ProcessInfo.processInfo.environment[kind == "kafka" ? "KAFKA_BROKERS" : "NOIDA_KAFKA_BROKERS"] else { return nil }
+            return """
+                apiVersion: dapr.io/v1alpha1
+                kind: Component
+                metadata: { name: pubsub }
+                spec:
+                  type: pubsub.kafka
+                  version: v1
+                  metadata:
+                  - { name: brokers, value: "\(brokers)" }
+                  - { name: authType, value: none }
+                  - { name: initialOffset, value: oldest }
+                  - { name: sessionTimeout, value: 6s }
+                  - { name: heartbeatInterval, value: 500ms }
+                """
         default: return nil
         }
     }
@@ -65,7 +81,11 @@ import Testing
         return nil
     }
 
-    @Test(arguments: ["embedded", "redis"])
+    /// Kafka runs it on tansu only: noida-db never evicts a SIGKILLed group member (its partitions
+    /// stay assigned to the dead member; a new member waits in "rebalance" forever, checked with
+    /// kcat for 45 s), so a restarted Courier could not get them back. The conformance suite and the
+    /// end-to-end test still run on noida.
+    @Test(arguments: ["embedded", "redis", "kafka"])
     func killNineMidStreamLosesNothingAcknowledged(_ kind: String) async throws {
         guard let pubsub = Self.requiredComponent(kind) else { return }
         let total = 1500
@@ -111,7 +131,7 @@ import Testing
         _ = await publisher.result
         let acknowledged = ledger.acknowledged.withLock { $0 }
         #expect(acknowledged.count == total)
-        let deadline = Date().addingTimeInterval(60)
+        let deadline = Date().addingTimeInterval(kind.hasPrefix("kafka") ? 120 : 60)  // a killed Kafka member holds its partitions for a session timeout
         var missing: Set<Int> = []
         repeat {
             let received = ledger.received.withLock { $0 }
