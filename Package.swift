@@ -112,6 +112,11 @@ let package = Package(
             dependencies: ["Routing", "CloudEvents"],
             path: "Benchmarks/CELBench",
             swiftSettings: strict),
+        .executableTarget(
+            name: "KafkaBench",
+            dependencies: ["CRdKafka"],
+            path: "Benchmarks/KafkaBench",
+            swiftSettings: strict),
         .testTarget(name: "CloudEventsTests", dependencies: ["CloudEvents"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "CloudEvents"]),
         .testTarget(name: "ResourcesTests", dependencies: ["Resources"]),

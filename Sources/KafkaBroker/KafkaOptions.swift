@@ -38,6 +38,9 @@ struct KafkaOptions: Sendable {
         guard let brokers = md["brokers"], !brokers.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw fail("brokers is required (comma-separated host:port)")
         }
+        if let registry = md["schemaRegistryURL"], !registry.isEmpty {
+            throw fail("schemaRegistryURL (Avro through a schema registry) is not supported")
+        }
         common.append(("bootstrap.servers", brokers.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: ",")))
         common.append(("client.id", md["clientID"].flatMap { $0.isEmpty ? nil : $0 } ?? "courier"))
         try common.append(contentsOf: Self.security(md, fail: fail))

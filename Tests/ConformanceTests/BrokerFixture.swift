@@ -105,7 +105,7 @@ extension BrokerFixture {
     /// session.timeout/2, so groups form in about 3 s), oldest offsets for fresh topics.
     static func kafkaComponent(brokers: String, extra: [String: String]) -> Component {
         var metadata = ["brokers": brokers, "authType": "none", "initialOffset": "oldest",
-                        "sessionTimeout": "6s", "heartbeatInterval": "500ms", "channelBufferSize": "10"]
+                        "sessionTimeout": "6s", "heartbeatInterval": "500ms"]
         metadata.merge(extra) { $1 }
         return Component(name: "pubsub", type: "pubsub.kafka", metadata: ComponentMetadata(metadata))
     }

@@ -41,7 +41,8 @@ import Testing
     @Test func badMetadataIsAConfigurationError() {
         for md in [["authType": "none"], ["brokers": "a:1", "authType": "awsiam"], ["brokers": "a:1", "initialOffset": "middle"],
                    ["brokers": "a:1", "authType": "password"], ["brokers": "a:1", "sessionTimeout": "soon"],
-                   ["brokers": "a:1", "producerRequiredAcks": "some"], ["brokers": "a:1", "compression": "zip"]] {
+                   ["brokers": "a:1", "producerRequiredAcks": "some"], ["brokers": "a:1", "compression": "zip"],
+                   ["brokers": "a:1", "schemaRegistryURL": "http://r"]] {
             #expect(throws: BrokerError.self, "\(md)") { try options(md) }
         }
     }
