@@ -127,7 +127,8 @@ import Testing
                 return all
             }
             let merged = split.flatMap { $0 }
-            #expect(merged.count == n && Set(merged).count == n, "every message exactly once within the group")
+            #expect(merged.count == n && Set(merged).count == n,
+                    "every message exactly once within the group: \(merged.count) deliveries, \(Set(merged).count) distinct, split \(split.map(\.count))")
             #expect(split.allSatisfy { !$0.isEmpty }, "both consumers got work")
             let groupB = try await receive(b, n)
             #expect(Set(groupB.map { String(decoding: $0.payload, as: UTF8.self) }).count == n)
