@@ -13,6 +13,7 @@ final class KafkaSubscription: DeliverySource, DeliverySettler, KafkaConsumerDel
     private let logger: Logger
     private let revokeGrace: Double
     private let state = Mutex(State())
+    private let queue = HandOffQueue<Pending>()
     private let consumerBox = Mutex<KafkaConsumer?>(nil)
     private let firstAssignment = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
@@ -29,25 +30,9 @@ final class KafkaSubscription: DeliverySource, DeliverySettler, KafkaConsumerDel
         var generation = 0
         /// Assigned partitions: their generation and commit progress.
         var partitions: [Int32: (generation: Int, progress: PartitionProgress)] = [:]
-        var queue: [Pending] = []
-        var queueHead = 0
         var inFlight: [UInt64: Pending] = [:]
         var nextToken: UInt64 = 1
-        var takers: [CheckedContinuation<Delivery?, Never>] = []
         var stopped = false
-
-        var queuedCount: Int { queue.count - queueHead }
-
-        mutating func pop() -> Pending? {
-            guard queueHead < queue.count else { return nil }
-            let p = queue[queueHead]
-            queueHead += 1
-            if queueHead > 256 && queueHead * 2 > queue.count {
-                queue.removeFirst(queueHead)
-                queueHead = 0
-            }
-            return p
-        }
 
         func isCurrent(_ p: Pending) -> Bool { partitions[p.partition]?.generation == p.generation }
     }
@@ -91,17 +76,11 @@ final class KafkaSubscription: DeliverySource, DeliverySettler, KafkaConsumerDel
     // MARK: DeliverySource
 
     func next() async throws(BrokerError) -> Delivery? {
-        await withCheckedContinuation { (c: CheckedContinuation<Delivery?, Never>) in
-            let ready: Delivery?? = state.withLock { s in
-                while let p = s.pop() {
-                    if s.isCurrent(p) { return .some(self.handOut(p, &s)) }
-                }
-                if s.stopped { return .some(nil) }
-                s.takers.append(c)
-                return nil
-            }
-            if let ready { c.resume(returning: ready) }
+        while let p = await queue.take() {
+            // Skip records of partitions revoked while they waited.
+            if let delivery = state.withLock({ s in s.isCurrent(p) && !s.stopped ? handOut(p, &s) : nil }) { return delivery }
         }
+        return nil
     }
 
     private func handOut(_ p: Pending, _ s: inout State) -> Delivery {
@@ -111,26 +90,15 @@ final class KafkaSubscription: DeliverySource, DeliverySettler, KafkaConsumerDel
         return Delivery(topic: topic, payload: p.payload, metadata: p.metadata, token: token, attempt: p.attempt, settler: self)
     }
 
-    /// Queues a record for the subscriber, or hands it straight to one waiting.
+    /// Queues a record for the subscriber unless its partition was revoked meanwhile.
     private func enqueue(_ p: Pending) {
-        let handed: (CheckedContinuation<Delivery?, Never>, Delivery)? = state.withLock { s in
-            guard !s.stopped, s.isCurrent(p) else { return nil }
-            if !s.takers.isEmpty { return (s.takers.removeFirst(), handOut(p, &s)) }
-            s.queue.append(p)
-            return nil
-        }
-        if let (c, d) = handed { c.resume(returning: d) }
+        guard state.withLock({ !$0.stopped && $0.isCurrent(p) }) else { return }
+        queue.put(p)
     }
 
     func stop() async {
-        let takers = state.withLock { s -> [CheckedContinuation<Delivery?, Never>] in
-            s.stopped = true
-            s.queue = []
-            s.queueHead = 0
-            defer { s.takers = [] }
-            return s.takers
-        }
-        takers.forEach { $0.resume(returning: nil) }
+        state.withLock { $0.stopped = true }
+        queue.finish()
         markAssigned()
         if let consumer = consumerBox.withLock({ c -> KafkaConsumer? in defer { c = nil }; return c }) {
             await consumer.close()
@@ -169,7 +137,7 @@ final class KafkaSubscription: DeliverySource, DeliverySettler, KafkaConsumerDel
 
     // MARK: KafkaConsumerDelegate (poll thread)
 
-    var queued: Int { state.withLock { $0.queuedCount } }
+    var queued: Int { queue.count }
 
     func received(_ record: KafkaRecord) {
         var metadata: [String: String] = [:]
@@ -200,6 +168,7 @@ final class KafkaSubscription: DeliverySource, DeliverySettler, KafkaConsumerDel
 
     func revoking(_ partitions: [Int32]) -> [(partition: Int32, offset: Int64)] {
         let revoked = Set(partitions)
+        queue.removeAll { revoked.contains($0.partition) }  // never handed out: the next owner fetches them
         // Let handed-out deliveries of these partitions finish (not while stopping: then they are
         // abandoned to the next owner at once).
         let deadline = ContinuousClock.now + .milliseconds(Int(revokeGrace * 1000))
@@ -236,5 +205,5 @@ final class KafkaSubscription: DeliverySource, DeliverySettler, KafkaConsumerDel
     }
 
     /// Queued plus handed out and not yet settled: the local part of the backlog.
-    var held: Int { state.withLock { $0.queuedCount + $0.inFlight.count } }
+    var held: Int { queue.count + state.withLock { $0.inFlight.count } }
 }

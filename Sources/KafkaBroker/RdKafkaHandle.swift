@@ -1,5 +1,3 @@
-import Foundation
-import Synchronization
 import BrokerKit
 import CRdKafka
 
@@ -36,42 +34,4 @@ enum RdKafkaHandle {
     static func text(_ buffer: [CChar]) -> String { buffer.withUnsafeBufferPointer { String(cString: $0.baseAddress!) } }
 
     static func describe(_ err: rd_kafka_resp_err_t) -> String { String(cString: rd_kafka_err2str(err)) }
-}
-
-/// A dedicated OS thread that runs `body` until stopped, then `finish`: the home of one
-/// librdkafka handle's polling, so callbacks and blocking calls never run on the cooperative pool.
-final class PollThread: Sendable {
-    private let stopping = Atomic<Bool>(false)
-    private let done = Mutex<(finished: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
-
-    /// Starts the thread. `body` is called repeatedly and should block briefly (a poll timeout).
-    init(name: String, body: @escaping @Sendable () -> Void, finish: @escaping @Sendable () -> Void) {
-        let thread = Thread {
-            while !self.stopping.load(ordering: .acquiring) { body() }
-            finish()
-            let waiters = self.done.withLock { state -> [CheckedContinuation<Void, Never>] in
-                state.finished = true
-                defer { state.waiters = [] }
-                return state.waiters
-            }
-            waiters.forEach { $0.resume() }
-        }
-        thread.name = name
-        thread.start()
-    }
-
-    var isStopping: Bool { stopping.load(ordering: .acquiring) }
-
-    /// Asks the loop to end and waits until `finish` has run.
-    func stop() async {
-        stopping.store(true, ordering: .releasing)
-        await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-            let resumeNow = done.withLock { state -> Bool in
-                if state.finished { return true }
-                state.waiters.append(c)
-                return false
-            }
-            if resumeNow { c.resume() }
-        }
-    }
 }
