@@ -59,6 +59,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        .systemLibrary(name: "CNats", pkgConfig: "libnats", providers: [.apt(["libnats-dev"])]),
+        .target(
+            name: "JetStreamBroker",
+            dependencies: [
+                "BrokerKit", "CloudEvents", "Resources", "CNats",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "Delivery",
             dependencies: [
@@ -83,7 +91,7 @@ let package = Package(
         .target(
             name: "Courier",
             dependencies: [
-                "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "HTTPAPI", "Resources",
+                "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "HTTPAPI", "Resources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -123,7 +131,7 @@ let package = Package(
         .testTarget(name: "EmbeddedBrokerTests", dependencies: ["EmbeddedBroker", "BrokerKit"]),
         .testTarget(
             name: "ConformanceTests",
-            dependencies: ["BrokerKit", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "Resources", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["BrokerKit", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "Resources", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "KafkaBrokerTests", dependencies: ["KafkaBroker", "BrokerKit", "Resources", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Resources"]),
         .testTarget(

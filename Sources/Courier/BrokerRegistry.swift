@@ -1,5 +1,6 @@
 import BrokerKit
 import EmbeddedBroker
+import JetStreamBroker
 import KafkaBroker
 import Logging
 import RedisBroker
@@ -44,6 +45,9 @@ public struct BrokerRegistry: Sendable {
                 throw error
             }
             return broker
+        }
+        r.register("pubsub.jetstream") { component, context throws(BrokerError) in
+            try await JetStreamBroker(component: component, logger: context.logger)
         }
         return r
     }()

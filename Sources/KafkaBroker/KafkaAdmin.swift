@@ -1,20 +1,9 @@
 import BrokerKit
 import CRdKafka
-import Dispatch
 
-/// Blocking admin and offset queries, each on a short-lived handle of its own and run on a
-/// dispatch thread (never the cooperative pool): topic creation and consumer-group lag.
+/// Blocking admin and offset queries, each on a short-lived handle of its own; callers run them
+/// through `runBlocking` (never on the cooperative pool): topic creation and consumer-group lag.
 enum KafkaAdmin {
-    /// Runs blocking librdkafka calls on a dispatch thread.
-    static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws(BrokerError) -> T) async throws(BrokerError) -> T {
-        let result: Result<T, BrokerError> = await withCheckedContinuation { c in
-            DispatchQueue.global().async {
-                do throws(BrokerError) { c.resume(returning: .success(try body())) } catch { c.resume(returning: .failure(error)) }
-            }
-        }
-        return try result.get()
-    }
-
     /// Asks a broker for cluster metadata: proof the bootstrap servers answer.
     static func ping(properties: [(String, String)], timeoutMs: Int32) throws(BrokerError) {
         let rk = try RdKafkaHandle.make(RD_KAFKA_PRODUCER, try RdKafkaHandle.configuration(properties))

@@ -29,7 +29,7 @@ public final class KafkaBroker: MessageBroker {
     /// Checks a broker answers (cluster metadata within 10 s); used at start-up so a wrong address fails loudly.
     public func connect() async throws(BrokerError) {
         let properties = options.common
-        try await KafkaAdmin.blocking { () throws(BrokerError) in try KafkaAdmin.ping(properties: properties, timeoutMs: 10_000) }
+        try await runBlocking { () throws(BrokerError) in try KafkaAdmin.ping(properties: properties, timeoutMs: 10_000) }
     }
 
     /// The librdkafka version this process runs with.
@@ -57,7 +57,7 @@ public final class KafkaBroker: MessageBroker {
         let properties = options.common
         let topic = request.topic
         do throws(BrokerError) {
-            try await KafkaAdmin.blocking { () throws(BrokerError) in try KafkaAdmin.ensureTopic(topic, properties: properties) }
+            try await runBlocking { () throws(BrokerError) in try KafkaAdmin.ensureTopic(topic, properties: properties) }
         } catch {
             logger.warning("kafka: could not make sure topic \(topic) exists (the consumer waits for it): \(error)")
         }
@@ -73,7 +73,7 @@ public final class KafkaBroker: MessageBroker {
         let group = options.consumerGroup ?? group
         let earliest = options.consumer.contains { $0 == ("auto.offset.reset", "earliest") }
         let properties = options.common
-        let lag = try await KafkaAdmin.blocking { () throws(BrokerError) in
+        let lag = try await runBlocking { () throws(BrokerError) in
             try KafkaAdmin.lag(topic: topic, group: group, earliest: earliest, properties: properties)
         }
         let held = subscriptions.withLock { $0.filter { $0.topic == topic && $0.group == group }.reduce(0) { $0 + $1.held } }
@@ -85,7 +85,7 @@ public final class KafkaBroker: MessageBroker {
     /// publishing relies on the broker's auto-creation as Dapr does).
     public func createTopic(_ topic: String, partitions: Int) async throws(BrokerError) {
         let properties = options.common
-        try await KafkaAdmin.blocking { () throws(BrokerError) in try KafkaAdmin.createTopic(topic, partitions: partitions, properties: properties) }
+        try await runBlocking { () throws(BrokerError) in try KafkaAdmin.createTopic(topic, partitions: partitions, properties: properties) }
     }
 
     public func isHealthy() async -> Bool { producer.isHealthy }

@@ -1,6 +1,7 @@
 import BrokerKit
 import EmbeddedBroker
 import Foundation
+import JetStreamBroker
 import KafkaBroker
 import Logging
 import RedisBroker
@@ -43,7 +44,7 @@ struct BrokerFixture: Sendable, CustomStringConvertible {
         Set((ProcessInfo.processInfo.environment["COURIER_SKIP_FIXTURES"] ?? "").split(separator: ",").map(String.init))
     }
 
-    static let all: [BrokerFixture] = [embedded, redis, kafkaTansu, kafkaNoida]
+    static let all: [BrokerFixture] = [embedded, redis, kafkaTansu, kafkaNoida, jetstream]
 
     static let embedded = BrokerFixture(name: "embedded", make: {
         var options = EmbeddedOptions()
@@ -124,6 +125,32 @@ extension BrokerFixture {
         }, isolated: isolated, prepare: { broker, topic in
             try await (broker as! KafkaBroker).createTopic(topic, partitions: 4)
         }, orderingMetadata: ["partitionKey": "order"], spreadingMetadata: { ["partitionKey": "key-\($0)"] })
+    }
+}
+
+extension BrokerFixture {
+    /// NATS JetStream (nats-server with -js): one stream per topic, created by the adapter.
+    static let jetstream: BrokerFixture = {
+        guard let url = ProcessInfo.processInfo.environment["NATS_URL"], !url.isEmpty else {
+            return BrokerFixture(name: "jetstream", make: nil, unavailableReason: "NATS_URL is not set (scripts/brokers start nats; eval \"$(scripts/brokers env)\")")
+        }
+        return BrokerFixture(name: "jetstream", make: {
+            try await JetStreamBroker(component: jetstreamComponent(url: url), logger: logger)
+        }, isolated: {
+            let port = 24_222 + Int.random(in: 0..<1000)
+            let env = ["NATS_PORT": "\(port)", "NATS_MON_PORT": "\(port + 1000)",
+                       "BROKERS_DIR": FileManager.default.temporaryDirectory.appendingPathComponent("conformance-nats-\(port)").path]
+            try await BrokerScript.run(env: env, "start", "nats")
+            let broker = try await JetStreamBroker(component: jetstreamComponent(url: "nats://127.0.0.1:\(port)"), logger: logger)
+            return IsolatedServer(broker: broker,
+                                  restart: { try await BrokerScript.run(env: env, "restart", "nats") },
+                                  stop: { try await BrokerScript.run(env: env, "stop", "nats") })
+        })
+    }()
+
+    /// A short AckWait so a delivery lost with its consumer comes back within the suite's timeouts.
+    static func jetstreamComponent(url: String) -> Component {
+        Component(name: "pubsub", type: "pubsub.jetstream", metadata: ComponentMetadata(["natsURL": url, "ackWait": "5s"]))
     }
 }
 

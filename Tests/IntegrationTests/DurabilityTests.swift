@@ -65,6 +65,19 @@ import Testing
                   - { name: sessionTimeout, value: 6s }
                   - { name: heartbeatInterval, value: 500ms }
                 """
+        case "jetstream":
+            guard let url = ProcessInfo.processInfo.environment["NATS_URL"] else { return nil }
+            return """
+                apiVersion: dapr.io/v1alpha1
+                kind: Component
+                metadata: { name: pubsub }
+                spec:
+                  type: pubsub.jetstream
+                  version: v1
+                  metadata:
+                  - { name: natsURL, value: "\(url)" }
+                  - { name: ackWait, value: 5s }
+                """
         default: return nil
         }
     }
@@ -85,7 +98,7 @@ import Testing
     /// stay assigned to the dead member; a new member waits in "rebalance" forever, checked with
     /// kcat for 45 s), so a restarted Courier could not get them back. The conformance suite and the
     /// end-to-end test still run on noida.
-    @Test(arguments: ["embedded", "redis", "kafka"])
+    @Test(arguments: ["embedded", "redis", "kafka", "jetstream"])
     func killNineMidStreamLosesNothingAcknowledged(_ kind: String) async throws {
         guard let pubsub = Self.requiredComponent(kind) else { return }
         let total = 1500

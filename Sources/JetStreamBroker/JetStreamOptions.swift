@@ -1,0 +1,86 @@
+import BrokerKit
+import CloudEvents
+import Foundation
+import Resources
+
+/// `pubsub.jetstream` component metadata (spec §10.6).
+struct JetStreamOptions: Sendable {
+    enum DeliverPolicy: String, Sendable { case all, last, new, sequence, time }
+
+    var url: String
+    var name = "courier - pubsub.jetstream"
+    var token: String?
+    var tlsClientCert: String?
+    var tlsClientKey: String?
+    /// The stream every topic of this component is stored in; `nil`: one stream per topic,
+    /// named after it and created when missing.
+    var streamName: String?
+    var durableName: String?
+    var deliverPolicy = DeliverPolicy.all
+    var startSequence: UInt64 = 0
+    /// Unix seconds.
+    var startTime: Int64 = 0
+    /// Nanoseconds; 0 = server default (30 s).
+    var ackWaitNanos: Int64 = 0
+    var maxDeliver: Int64 = 0
+    var maxAckPending: Int64 = 0
+    var backOffNanos: [Int64] = []
+    var replicas: Int64 = 0
+    var memoryStorage = false
+    /// Messages fetched ahead of the subscriber.
+    var fetchWindow = 64
+
+    init(component: Component) throws(BrokerError) {
+        let md = component.metadata
+        func fail(_ message: String) -> BrokerError { BrokerError(.configuration, "\(component.name): \(message)") }
+        func nanos(_ key: String) throws(BrokerError) -> Int64? {
+            guard let v = md[key], !v.isEmpty else { return nil }
+            guard let s = GoDuration.parseSeconds(v), s >= 0 else { throw fail("\(key) must be a duration such as 30s, not '\(v)'") }
+            return Int64(s * 1e9)
+        }
+        func integer(_ key: String) throws(BrokerError) -> Int64? {
+            guard let v = md[key], !v.isEmpty else { return nil }
+            guard let n = Int64(v), n >= 0 else { throw fail("\(key) must be a non-negative integer, not '\(v)'") }
+            return n
+        }
+        guard let url = md["natsURL"], !url.isEmpty else { throw fail("natsURL is required (nats://host:4222)") }
+        self.url = url
+        if let n = md["name"], !n.isEmpty { name = n }
+        token = md["token"].flatMap { $0.isEmpty ? nil : $0 }
+        if md["jwt"] != nil || md["seedKey"] != nil { throw fail("jwt/seedKey authentication is not supported yet; use token or TLS client certificates") }
+        tlsClientCert = md["tls_client_cert"]
+        tlsClientKey = md["tls_client_key"]
+        if (tlsClientCert == nil) != (tlsClientKey == nil) { throw fail("tls_client_cert and tls_client_key must be set together") }
+        streamName = md["streamName"].flatMap { $0.isEmpty ? nil : $0 }
+        durableName = md["durableName"].flatMap { $0.isEmpty ? nil : $0 }
+        if let p = md["deliverPolicy"], !p.isEmpty {
+            guard let policy = DeliverPolicy(rawValue: p.lowercased()) else { throw fail("deliverPolicy must be all, last, new, sequence or time, not '\(p)'") }
+            deliverPolicy = policy
+        }
+        if let s = try integer("startSequence") { startSequence = UInt64(s); if md["deliverPolicy"] == nil { deliverPolicy = .sequence } }
+        if let t = try integer("startTime") { startTime = t; if md["deliverPolicy"] == nil { deliverPolicy = .time } }
+        if deliverPolicy == .sequence && startSequence == 0 { throw fail("deliverPolicy sequence needs startSequence") }
+        if deliverPolicy == .time && startTime == 0 { throw fail("deliverPolicy time needs startTime (Unix seconds)") }
+        if let a = md["ackPolicy"], !a.isEmpty, a.lowercased() != "explicit" {
+            throw fail("ackPolicy '\(a)' is not supported: Courier acknowledges each message explicitly")
+        }
+        ackWaitNanos = try nanos("ackWait") ?? 0
+        maxDeliver = try integer("maxDeliver") ?? 0
+        maxAckPending = try integer("maxAckPending") ?? 0
+        replicas = try integer("replicas") ?? 0
+        memoryStorage = md["memoryStorage"].flatMap(GoBool.parse) ?? false
+        if let b = md["backOff"], !b.isEmpty {
+            for part in b.split(separator: ",") {
+                guard let s = GoDuration.parseSeconds(part.trimmingCharacters(in: .whitespaces)), s > 0 else {
+                    throw fail("backOff must be a comma-separated list of durations, not '\(b)'")
+                }
+                backOffNanos.append(Int64(s * 1e9))
+            }
+        }
+    }
+
+    /// Stream, consumer and durable names may not contain `.`, `*`, `>` or whitespace.
+    static func sanitize(_ name: String) -> String {
+        String(name.map { ".*> \t/\\".contains($0) ? "_" : $0 })
+    }
+}

@@ -1,0 +1,311 @@
+import BrokerKit
+import CNats
+import Foundation
+import Synchronization
+
+/// One message fetched from a pull consumer, owned until it is acknowledged or rejected.
+final class NatsMessage: @unchecked Sendable {
+    let raw: OpaquePointer
+    init(_ raw: OpaquePointer) { self.raw = raw }
+    deinit { natsMsg_Destroy(raw) }
+
+    func ack() { _ = natsMsg_Ack(raw, nil) }
+    func nak(delayMs: Int64) { _ = delayMs > 0 ? natsMsg_NakWithDelay(raw, delayMs, nil) : natsMsg_Nak(raw, nil) }
+}
+
+/// A fetched message's contents, copied out of nats.c.
+struct FetchedMessage: Sendable {
+    var message: NatsMessage
+    var payload: [UInt8]
+    var headers: [String: String]
+    /// How many times the server has delivered it (1 the first time).
+    var deliveries: Int
+}
+
+/// The one nats.c connection of a component and its JetStream context: the only code that calls
+/// the NATS C API. Publishes are asynchronous (the PubAck arrives on a nats.c thread and resumes
+/// the caller); blocking requests (stream and consumer management, fetch) are made by callers
+/// through `runBlocking` or on a subscription's own thread.
+final class NatsClient: Sendable {
+    private struct Handles: @unchecked Sendable {
+        let connection: OpaquePointer
+        let jetStream: OpaquePointer
+    }
+
+    /// Waiting publishers, keyed by their message's address; the PubAck callback's closure.
+    final class PublishWaiters: Sendable {
+        let waiting = Mutex<[UInt: CheckedContinuation<String?, Never>]>([:])
+
+        func complete(_ msg: OpaquePointer?, error: String?) {
+            guard let msg else { return }
+            waiting.withLock { $0.removeValue(forKey: UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(msg)))) }?.resume(returning: error)
+        }
+    }
+
+    private let handles: Handles
+    private let waiters: PublishWaiters
+
+    /// Connects (blocking; call through `runBlocking`), retrying forever once connected.
+    init(options: JetStreamOptions) throws(BrokerError) {
+        var opts: OpaquePointer?
+        guard natsOptions_Create(&opts) == NATS_OK, let opts else { throw BrokerError(.unavailable, "nats: cannot create options") }
+        defer { natsOptions_Destroy(opts) }
+        _ = natsOptions_SetURL(opts, options.url)
+        _ = natsOptions_SetName(opts, options.name)
+        _ = natsOptions_SetMaxReconnect(opts, -1)
+        _ = natsOptions_SetReconnectWait(opts, 250)
+        _ = natsOptions_SetRetryOnFailedConnect(opts, false, nil, nil)
+        if let token = options.token { _ = natsOptions_SetToken(opts, token) }
+        if let cert = options.tlsClientCert, let key = options.tlsClientKey {
+            let s = natsOptions_LoadCertificatesChain(opts, cert, key)
+            guard s == NATS_OK else { throw BrokerError(.configuration, "nats TLS client certificate: \(Self.lastError(s))") }
+        }
+        var nc: OpaquePointer?
+        let status = natsConnection_Connect(&nc, opts)
+        guard status == NATS_OK, let nc else { throw BrokerError(.unavailable, "nats connect to \(options.url): \(Self.lastError(status))") }
+
+        let waiters = PublishWaiters()
+        var jsOpts = jsOptions()
+        jsOptions_Init(&jsOpts)
+        jsOpts.PublishAsync.AckHandler = { _, msg, _, pae, closure in
+            guard let closure else { return }
+            let waiters = Unmanaged<PublishWaiters>.fromOpaque(closure).takeUnretainedValue()
+            if let pae {
+                let text = pae.pointee.ErrText.map { String(cString: $0) } ?? String(cString: natsStatus_GetText(pae.pointee.Err))
+                waiters.complete(msg, error: text)
+            } else {
+                waiters.complete(msg, error: nil)
+            }
+        }
+        jsOpts.PublishAsync.AckHandlerClosure = Unmanaged.passUnretained(waiters).toOpaque()
+        jsOpts.PublishAsync.MaxPending = 100_000
+        var js: OpaquePointer?
+        let jsStatus = natsConnection_JetStream(&js, nc, &jsOpts)
+        guard jsStatus == NATS_OK, let js else {
+            natsConnection_Destroy(nc)
+            throw BrokerError(.unavailable, "nats JetStream context: \(Self.lastError(jsStatus))")
+        }
+        handles = Handles(connection: nc, jetStream: js)
+        self.waiters = waiters
+    }
+
+    static func lastError(_ status: natsStatus) -> String {
+        let text = nats_GetLastError(nil).map { String(cString: $0) } ?? ""
+        return text.isEmpty ? String(cString: natsStatus_GetText(status)) : text
+    }
+
+    var isConnected: Bool { natsConnection_Status(handles.connection) == NATS_CONN_STATUS_CONNECTED }
+
+    // MARK: Publish
+
+    /// Publishes and waits for the stream's PubAck. `messageID` becomes `Nats-Msg-Id`, which the
+    /// server uses to drop a duplicate of the same event within the stream's window.
+    func publish(subject: String, payload: [UInt8], headers: [String: String], messageID: String?) async throws(BrokerError) {
+        var msg: OpaquePointer?
+        let created = payload.withUnsafeBytes { bytes in
+            natsMsg_Create(&msg, subject, nil, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), Int32(bytes.count))
+        }
+        guard created == NATS_OK, let message = msg else { throw BrokerError(.rejected, "nats message: \(Self.lastError(created))") }
+        for (k, v) in headers { _ = natsMsgHeader_Set(message, k, v) }
+        if let messageID { _ = natsMsgHeader_Set(message, "Nats-Msg-Id", messageID) }
+        let key = UInt(bitPattern: Int(bitPattern: UnsafeRawPointer(message)))
+        let js = handles.jetStream
+        let error: String? = await withCheckedContinuation { c in
+            waiters.waiting.withLock { $0[key] = c }
+            var owned: OpaquePointer? = message
+            let status = js_PublishMsgAsync(js, &owned, nil)
+            if status != NATS_OK {
+                natsMsg_Destroy(owned)  // still ours when the call failed
+                waiters.waiting.withLock { $0.removeValue(forKey: key) }?.resume(returning: Self.lastError(status))
+            }
+        }
+        if let error {
+            throw BrokerError(error.contains("no responders") || error.contains("timeout") ? .unavailable : .rejected,
+                              "jetstream did not confirm the publish to \(subject): \(error)")
+        }
+    }
+
+    // MARK: Streams and consumers (blocking)
+
+    /// Makes sure `stream` exists and stores `subject`: creates it, or adds the subject.
+    func ensureStream(_ stream: String, subject: String, memory: Bool, replicas: Int64) throws(BrokerError) {
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var code = jsErrCode(0)
+        let s = js_GetStreamInfo(&info, handles.jetStream, stream, nil, &code)
+        if s == NATS_OK, let info {
+            defer { jsStreamInfo_Destroy(info) }
+            guard let cfg = info.pointee.Config else { return }
+            let subjects = (0..<Int(cfg.pointee.SubjectsLen)).compactMap { cfg.pointee.Subjects[$0].map { String(cString: $0) } }
+            if subjects.contains(subject) || subjects.contains(where: { Self.subjectMatches(pattern: $0, subject) }) { return }
+            try withStreamConfig(stream, subjects: subjects + [subject], memory: memory, replicas: replicas) { cfg throws(BrokerError) in
+                var updated: UnsafeMutablePointer<jsStreamInfo>?
+                var code = jsErrCode(0)
+                let u = js_UpdateStream(&updated, handles.jetStream, cfg, nil, &code)
+                if let updated { jsStreamInfo_Destroy(updated) }
+                guard u == NATS_OK else { throw BrokerError(.unavailable, "jetstream: adding subject \(subject) to stream \(stream): \(Self.lastError(u))") }
+            }
+            return
+        }
+        guard code == JSStreamNotFoundErr else { throw BrokerError(.unavailable, "jetstream stream \(stream): \(Self.lastError(s))") }
+        try withStreamConfig(stream, subjects: [subject], memory: memory, replicas: replicas) { cfg throws(BrokerError) in
+            var created: UnsafeMutablePointer<jsStreamInfo>?
+            var code = jsErrCode(0)
+            let a = js_AddStream(&created, handles.jetStream, cfg, nil, &code)
+            if let created { jsStreamInfo_Destroy(created) }
+            guard a == NATS_OK || code == JSStreamNameExistErr else {
+                throw BrokerError(.unavailable, "jetstream: creating stream \(stream): \(Self.lastError(a))")
+            }
+        }
+    }
+
+    private func withStreamConfig(_ name: String, subjects: [String], memory: Bool, replicas: Int64,
+                                  _ body: (UnsafeMutablePointer<jsStreamConfig>) throws(BrokerError) -> Void) throws(BrokerError) {
+        let strings = CStrings([name] + subjects)
+        var cfg = jsStreamConfig()
+        jsStreamConfig_Init(&cfg)
+        cfg.Name = UnsafePointer(strings[0])
+        var subjectPointers: [UnsafePointer<CChar>?] = (1...subjects.count).map { UnsafePointer(strings[$0]) }
+        cfg.SubjectsLen = Int32(subjects.count)
+        cfg.Storage = memory ? js_MemoryStorage : js_FileStorage
+        if replicas > 0 { cfg.Replicas = replicas }
+        try subjectPointers.withUnsafeMutableBufferPointer { buffer throws(BrokerError) in
+            cfg.Subjects = buffer.baseAddress
+            try body(&cfg)
+        }
+    }
+
+    /// NATS subject wildcards: `*` one token, `>` the rest.
+    static func subjectMatches(pattern: String, _ subject: String) -> Bool {
+        let p = pattern.split(separator: ".", omittingEmptySubsequences: false)
+        let s = subject.split(separator: ".", omittingEmptySubsequences: false)
+        for (i, token) in p.enumerated() {
+            if token == ">" { return s.count > i }
+            guard i < s.count, token == "*" || token == s[i] else { return false }
+        }
+        return p.count == s.count
+    }
+
+    /// Binds a pull subscription to durable consumer `durable` (created when missing).
+    func pullSubscribe(subject: String, stream: String, durable: String, options: JetStreamOptions) throws(BrokerError) -> PullSubscription {
+        let strings = CStrings([subject, stream, durable])
+        var so = jsSubOptions()
+        jsSubOptions_Init(&so)
+        so.Stream = UnsafePointer(strings[1])
+        so.Config.Durable = UnsafePointer(strings[2])
+        so.Config.AckPolicy = js_AckExplicit
+        so.Config.FilterSubject = UnsafePointer(strings[0])
+        switch options.deliverPolicy {
+        case .all: so.Config.DeliverPolicy = js_DeliverAll
+        case .last: so.Config.DeliverPolicy = js_DeliverLast
+        case .new: so.Config.DeliverPolicy = js_DeliverNew
+        case .sequence: so.Config.DeliverPolicy = js_DeliverByStartSequence; so.Config.OptStartSeq = options.startSequence
+        case .time: so.Config.DeliverPolicy = js_DeliverByStartTime; so.Config.OptStartTime = options.startTime * 1_000_000_000
+        }
+        if options.ackWaitNanos > 0 { so.Config.AckWait = options.ackWaitNanos }
+        if options.maxDeliver > 0 { so.Config.MaxDeliver = options.maxDeliver }
+        if options.maxAckPending > 0 { so.Config.MaxAckPending = options.maxAckPending }
+        if options.memoryStorage { so.Config.MemoryStorage = true }
+        var backOff = options.backOffNanos
+        var sub: OpaquePointer?
+        var code = jsErrCode(0)
+        let status = backOff.withUnsafeMutableBufferPointer { buffer in
+            if !buffer.isEmpty {
+                so.Config.BackOff = buffer.baseAddress
+                so.Config.BackOffLen = Int32(buffer.count)
+            }
+            return js_PullSubscribe(&sub, handles.jetStream, strings[0], strings[2], nil, &so, &code)
+        }
+        guard status == NATS_OK, let sub else {
+            throw BrokerError(.unavailable, "jetstream pull subscription \(durable) on \(subject): \(Self.lastError(status))")
+        }
+        return PullSubscription(raw: sub)
+    }
+
+    /// A consumer's pending (not yet delivered) and ack-pending counts; the stream's message count
+    /// when the consumer does not exist yet.
+    func backlog(stream: String, durable: String) throws(BrokerError) -> Backlog {
+        var info: UnsafeMutablePointer<jsConsumerInfo>?
+        var code = jsErrCode(0)
+        let s = js_GetConsumerInfo(&info, handles.jetStream, stream, durable, nil, &code)
+        if s == NATS_OK, let info {
+            defer { jsConsumerInfo_Destroy(info) }
+            return Backlog(undelivered: Int64(info.pointee.NumPending), inFlight: info.pointee.NumAckPending)
+        }
+        guard code == JSConsumerNotFoundErr || code == JSStreamNotFoundErr else {
+            throw BrokerError(.unavailable, "jetstream consumer \(durable): \(Self.lastError(s))")
+        }
+        if code == JSStreamNotFoundErr { return Backlog(undelivered: 0, inFlight: 0) }
+        var stream_: UnsafeMutablePointer<jsStreamInfo>?
+        guard js_GetStreamInfo(&stream_, handles.jetStream, stream, nil, &code) == NATS_OK, let stream_ else { return Backlog(undelivered: 0, inFlight: 0) }
+        defer { jsStreamInfo_Destroy(stream_) }
+        return Backlog(undelivered: Int64(stream_.pointee.State.Msgs), inFlight: 0)
+    }
+
+    /// Waits (up to 10 s) for outstanding publishes, then closes the connection. Blocking.
+    func close() {
+        var opts = jsPubOptions()
+        jsPubOptions_Init(&opts)
+        opts.MaxWait = 10_000
+        _ = js_PublishAsyncComplete(handles.jetStream, &opts)
+        jsCtx_Destroy(handles.jetStream)
+        natsConnection_Close(handles.connection)
+        natsConnection_Destroy(handles.connection)
+    }
+}
+
+/// A pull subscription; fetched from its owner's thread only.
+final class PullSubscription: @unchecked Sendable {
+    let raw: OpaquePointer
+    init(raw: OpaquePointer) { self.raw = raw }
+    deinit { natsSubscription_Destroy(raw) }
+
+    /// Up to `batch` messages, waiting up to `timeoutMs` for the first. Blocking.
+    func fetch(batch: Int, timeoutMs: Int64) -> Result<[FetchedMessage], BrokerError> {
+        var list = natsMsgList()
+        var code = jsErrCode(0)
+        let status = natsSubscription_Fetch(&list, raw, Int32(batch), timeoutMs, &code)
+        if status == NATS_TIMEOUT { return .success([]) }
+        guard status == NATS_OK else { return .failure(BrokerError(.unavailable, "jetstream fetch: \(NatsClient.lastError(status))")) }
+        var out: [FetchedMessage] = []
+        out.reserveCapacity(Int(list.Count))
+        for i in 0..<Int(list.Count) {
+            guard let raw = list.Msgs[i] else { continue }
+            list.Msgs[i] = nil  // ours now; natsMsgList_Destroy skips it
+            out.append(Self.copy(NatsMessage(raw)))
+        }
+        natsMsgList_Destroy(&list)
+        return .success(out)
+    }
+
+    private static func copy(_ message: NatsMessage) -> FetchedMessage {
+        let raw = message.raw
+        let length = Int(natsMsg_GetDataLength(raw))
+        let payload = natsMsg_GetData(raw).map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
+        var headers: [String: String] = [:]
+        var keys: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+        var count: Int32 = 0
+        if natsMsgHeader_Keys(raw, &keys, &count) == NATS_OK, let keys {
+            for i in 0..<Int(count) {
+                guard let key = keys[i] else { continue }
+                var value: UnsafePointer<CChar>?
+                if natsMsgHeader_Get(raw, key, &value) == NATS_OK, let value { headers[String(cString: key)] = String(cString: value) }
+            }
+            free(keys)
+        }
+        var deliveries = 1
+        var meta: UnsafeMutablePointer<jsMsgMetaData>?
+        if natsMsg_GetMetaData(&meta, raw) == NATS_OK, let meta {
+            deliveries = Int(meta.pointee.NumDelivered)
+            jsMsgMetaData_Destroy(meta)
+        }
+        return FetchedMessage(message: message, payload: payload, headers: headers, deliveries: deliveries)
+    }
+}
+
+/// C copies of Swift strings that live as long as this object.
+final class CStrings {
+    private let pointers: [UnsafeMutablePointer<CChar>]
+    init(_ strings: [String]) { pointers = strings.map { strdup($0)! } }
+    subscript(i: Int) -> UnsafeMutablePointer<CChar> { pointers[i] }
+    deinit { pointers.forEach { free($0) } }
+}
