@@ -122,7 +122,7 @@ let package = Package(
             swiftSettings: strict),
         .executableTarget(
             name: "KafkaBench",
-            dependencies: ["CRdKafka"],
+            dependencies: ["CRdKafka", "KafkaBroker", "BrokerKit", "Resources", .product(name: "Logging", package: "swift-log")],
             path: "Benchmarks/KafkaBench",
             swiftSettings: strict),
         .testTarget(name: "CloudEventsTests", dependencies: ["CloudEvents"]),

@@ -2,8 +2,34 @@
 // idempotence) sending COUNT records of SIZE bytes as fast as the library takes them, then
 // waiting for every delivery report. Prints records per second.
 // Usage: KafkaBench BROKERS TOPIC [COUNT] [SIZE]
+//        KafkaBench BROKERS TOPIC COUNT SIZE adapter   (consume COUNT through Courier's KafkaBroker, prints records/s)
+import BrokerKit
 import CRdKafka
 import Foundation
+import KafkaBroker
+import Logging
+import Resources
+
+if CommandLine.arguments.count > 5 && CommandLine.arguments[5] == "adapter" {
+    let a = CommandLine.arguments
+    let broker = try KafkaBroker(component: Component(name: "k", type: "pubsub.kafka",
+        metadata: ComponentMetadata(["brokers": a[1], "authType": "none", "initialOffset": "oldest", "sessionTimeout": "6s", "heartbeatInterval": "500ms", "librdkafka.fetch.wait.max.ms": ProcessInfo.processInfo.environment["FWM"] ?? "500"])),
+        logger: Logger(label: "bench"))
+    let stream = try await broker.subscribe(SubscribeRequest(topic: a[2], group: "bench-\(UUID().uuidString.prefix(6))"))
+    let n = Int(a[3])!
+    let start = ContinuousClock.now
+    var got = 0
+    for try await d in stream {
+        try await d.ack()
+        got += 1
+        if got == n { break }
+    }
+    let e = ContinuousClock.now - start
+    print(Int(Double(got) / (Double(e.components.seconds) + Double(e.components.attoseconds) / 1e18)))
+    await stream.stop()
+    await broker.close()
+    exit(0)
+}
 
 let args = CommandLine.arguments
 guard args.count >= 3 else {

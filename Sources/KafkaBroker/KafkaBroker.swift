@@ -22,13 +22,13 @@ public final class KafkaBroker: MessageBroker {
         name = component.name
         type = component.type
         options = try KafkaOptions(component: component)
-        producer = try KafkaProducer(properties: options.common + options.producer, label: component.name, logger: logger)
+        producer = try KafkaProducer(properties: options.producerProperties, label: component.name, logger: logger)
         self.logger = logger
     }
 
     /// Checks a broker answers (cluster metadata within 10 s); used at start-up so a wrong address fails loudly.
     public func connect() async throws(BrokerError) {
-        let properties = options.common
+        let properties = options.adminProperties
         try await runBlocking { () throws(BrokerError) in try KafkaAdmin.ping(properties: properties, timeoutMs: 10_000) }
     }
 
@@ -54,7 +54,7 @@ public final class KafkaBroker: MessageBroker {
 
     public func subscribe(_ request: SubscribeRequest) async throws(BrokerError) -> DeliveryStream {
         let group = options.consumerGroup ?? request.group
-        let properties = options.common
+        let properties = options.adminProperties
         let topic = request.topic
         do throws(BrokerError) {
             try await runBlocking { () throws(BrokerError) in try KafkaAdmin.ensureTopic(topic, properties: properties) }
@@ -62,7 +62,7 @@ public final class KafkaBroker: MessageBroker {
             logger.warning("kafka: could not make sure topic \(topic) exists (the consumer waits for it): \(error)")
         }
         let subscription = KafkaSubscription(topic: request.topic, group: group, options: options, logger: logger)
-        try await subscription.start(properties: options.common + options.consumer + [("group.id", group)],
+        try await subscription.start(properties: options.consumerProperties(group: group),
                                      capacity: options.channelBufferSize, assignmentWait: 15)
         subscriptions.withLock { $0.append(subscription) }
         return DeliveryStream(source: subscription)
@@ -72,7 +72,7 @@ public final class KafkaBroker: MessageBroker {
     public func backlog(topic: String, group: String) async throws(BrokerError) -> Backlog {
         let group = options.consumerGroup ?? group
         let earliest = options.consumer.contains { $0 == ("auto.offset.reset", "earliest") }
-        let properties = options.common
+        let properties = options.adminProperties
         let lag = try await runBlocking { () throws(BrokerError) in
             try KafkaAdmin.lag(topic: topic, group: group, earliest: earliest, properties: properties)
         }
@@ -84,7 +84,7 @@ public final class KafkaBroker: MessageBroker {
     /// Creates a topic with `partitions` partitions unless it exists (used by tests and tooling;
     /// publishing relies on the broker's auto-creation as Dapr does).
     public func createTopic(_ topic: String, partitions: Int) async throws(BrokerError) {
-        let properties = options.common
+        let properties = options.adminProperties
         try await runBlocking { () throws(BrokerError) in try KafkaAdmin.createTopic(topic, partitions: partitions, properties: properties) }
     }
 

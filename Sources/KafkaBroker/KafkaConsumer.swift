@@ -30,8 +30,7 @@ protocol KafkaConsumerDelegate: AnyObject, Sendable {
 }
 
 /// The one librdkafka consumer of one subscription (topic, group), and the only code that calls
-/// the consumer API. A dedicated thread polls it; rebalances, commits, pause and resume all run
-/// on that thread.
+/// the consumer API. A dedicated thread polls it; rebalances and commits run on that thread.
 final class KafkaConsumer: Sendable {
     private struct Handle: @unchecked Sendable { let raw: OpaquePointer }
 
@@ -41,7 +40,6 @@ final class KafkaConsumer: Sendable {
         let delegate: any KafkaConsumerDelegate
         let errors: ErrorEvents
         let capacity: Int
-        let paused = Atomic<Bool>(false)
         init(topic: String, delegate: any KafkaConsumerDelegate, errors: ErrorEvents, capacity: Int) {
             self.topic = topic
             self.delegate = delegate
@@ -87,10 +85,17 @@ final class KafkaConsumer: Sendable {
         poller = PollThread(
             name: "kafka-consumer-\(topic)",
             body: {
-                Self.applyBackpressure(handle.raw, context)
-                if let message = rd_kafka_consumer_poll(handle.raw, 50) {
-                    Self.consume(message, context)
-                    rd_kafka_message_destroy(message)
+                // Take records only while the subscriber's queue has room. Meanwhile librdkafka keeps
+                // its prefetch (bounded by queued.max.messages.kbytes) and its heartbeats; a rebalance
+                // is served at the next poll. (Pausing partitions instead would purge the prefetch and
+                // cost a fetch round trip, up to fetch.wait.max.ms on some brokers, per cycle.)
+                if context.delegate.queued < context.capacity {
+                    if let message = rd_kafka_consumer_poll(handle.raw, 50) {
+                        Self.consume(message, context)
+                        rd_kafka_message_destroy(message)
+                    }
+                } else {
+                    Thread.sleep(forTimeInterval: 0.002)
                 }
                 let due = lastCommit.withLock { last -> Bool in
                     guard ContinuousClock.now - last >= .milliseconds(100) else { return false }
@@ -140,28 +145,6 @@ final class KafkaConsumer: Sendable {
         context.delegate.received(KafkaRecord(partition: m.partition, offset: m.offset, key: key, payload: payload, headers: headers))
     }
 
-    /// Pauses fetching while the subscriber has `capacity` deliveries queued; resumes at half.
-    /// librdkafka drops prefetched messages of paused partitions and resumes after the last one
-    /// handed over, so nothing is skipped.
-    private static func applyBackpressure(_ rk: OpaquePointer, _ context: Context) {
-        let queued = context.delegate.queued
-        let paused = context.paused.load(ordering: .relaxed)
-        if !paused && queued >= context.capacity {
-            context.paused.store(true, ordering: .relaxed)
-            withAssignment(rk) { _ = rd_kafka_pause_partitions(rk, $0) }
-        } else if paused && queued <= context.capacity / 2 {
-            context.paused.store(false, ordering: .relaxed)
-            withAssignment(rk) { _ = rd_kafka_resume_partitions(rk, $0) }
-        }
-    }
-
-    private static func withAssignment(_ rk: OpaquePointer, _ body: (UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> Void) {
-        var list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
-        guard rd_kafka_assignment(rk, &list) == RD_KAFKA_RESP_ERR_NO_ERROR, let list else { return }
-        if list.pointee.cnt > 0 { body(list) }
-        rd_kafka_topic_partition_list_destroy(list)
-    }
-
     private static func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t,
                                   _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, _ context: Context) {
         let numbers = partitions.map { list in (0..<Int(list.pointee.cnt)).map { list.pointee.elems[$0].partition } } ?? []
@@ -169,7 +152,6 @@ final class KafkaConsumer: Sendable {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
             context.delegate.assigned(numbers)
             _ = rd_kafka_assign(rk, partitions)
-            if context.paused.load(ordering: .relaxed), let partitions { _ = rd_kafka_pause_partitions(rk, partitions) }
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
             commit(rk, topic: context.topic, context.delegate.revoking(numbers), async: false)
             _ = rd_kafka_assign(rk, nil)

@@ -20,20 +20,23 @@ import Testing
         #expect(value(o.consumer, "enable.auto.commit") == "false")
         #expect(value(o.consumer, "session.timeout.ms") == "10000")
         #expect(value(o.consumer, "heartbeat.interval.ms") == "3000")
+        #expect(value(o.producerProperties, "linger.ms") == "1")
     }
 
     @Test func optionsMapToLibrdkafkaProperties() throws {
         let o = try options(["brokers": "a:1", "authType": "password", "saslUsername": "u", "saslPassword": "p", "saslMechanism": "SHA-512",
                              "initialOffset": "oldest", "sessionTimeout": "6s", "maxMessageBytes": "2048", "consumerGroup": "grp",
-                             "compression": "lz4", "librdkafka.linger.ms": "1"])
+                             "compression": "lz4", "librdkafka.linger.ms": "7", "librdkafka.fetch.wait.max.ms": "100"])
         #expect(value(o.common, "security.protocol") == "SASL_SSL")
         #expect(value(o.common, "sasl.mechanisms") == "SCRAM-SHA-512")
-        #expect(value(o.common, "linger.ms") == "1")
+        #expect(value(o.producerProperties, "linger.ms") == "7", "the pass-through overrides Courier's default")
         #expect(value(o.consumer, "auto.offset.reset") == "earliest")
         #expect(value(o.consumer, "session.timeout.ms") == "6000")
         #expect(value(o.producer, "message.max.bytes") == "2048")
         #expect(value(o.producer, "compression.type") == "lz4")
         #expect(o.consumerGroup == "grp")
+        #expect(value(o.consumerProperties(group: "g"), "fetch.wait.max.ms") == "100")
+        #expect(value(o.consumerProperties(group: "g"), "group.id") == "g")
         let plain = try options(["brokers": "a:1", "authType": "password", "saslUsername": "u", "saslPassword": "p", "disableTls": "true"])
         #expect(value(plain.common, "security.protocol") == "SASL_PLAINTEXT")
     }
