@@ -67,6 +67,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        .systemLibrary(name: "CRabbitMQ", pkgConfig: "librabbitmq", providers: [.apt(["librabbitmq-dev"])]),
+        .target(
+            name: "RabbitMQBroker",
+            dependencies: [
+                "BrokerKit", "CloudEvents", "Resources", "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "Delivery",
             dependencies: [
@@ -91,7 +99,7 @@ let package = Package(
         .target(
             name: "Courier",
             dependencies: [
-                "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "HTTPAPI", "Resources",
+                "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "RabbitMQBroker", "HTTPAPI", "Resources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -131,7 +139,7 @@ let package = Package(
         .testTarget(name: "EmbeddedBrokerTests", dependencies: ["EmbeddedBroker", "BrokerKit"]),
         .testTarget(
             name: "ConformanceTests",
-            dependencies: ["BrokerKit", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "Resources", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["BrokerKit", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "RabbitMQBroker", "Resources", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "KafkaBrokerTests", dependencies: ["KafkaBroker", "BrokerKit", "Resources", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Resources"]),
         .testTarget(

@@ -3,6 +3,7 @@ import EmbeddedBroker
 import JetStreamBroker
 import KafkaBroker
 import Logging
+import RabbitMQBroker
 import RedisBroker
 import Resources
 
@@ -48,6 +49,16 @@ public struct BrokerRegistry: Sendable {
         }
         r.register("pubsub.jetstream") { component, context throws(BrokerError) in
             try await JetStreamBroker(component: component, logger: context.logger)
+        }
+        r.register("pubsub.rabbitmq") { component, context throws(BrokerError) in
+            let broker = try RabbitMQBroker(component: component, logger: context.logger)
+            do throws(BrokerError) {
+                try await broker.connect()
+            } catch {
+                await broker.close()
+                throw error
+            }
+            return broker
         }
         return r
     }()

@@ -4,6 +4,7 @@ import Foundation
 import JetStreamBroker
 import KafkaBroker
 import Logging
+import RabbitMQBroker
 import RedisBroker
 import Resources
 
@@ -44,7 +45,7 @@ struct BrokerFixture: Sendable, CustomStringConvertible {
         Set((ProcessInfo.processInfo.environment["COURIER_SKIP_FIXTURES"] ?? "").split(separator: ",").map(String.init))
     }
 
-    static let all: [BrokerFixture] = [embedded, redis, kafkaTansu, kafkaNoida, jetstream]
+    static let all: [BrokerFixture] = [embedded, redis, kafkaTansu, kafkaNoida, jetstream, rabbitmq]
 
     static let embedded = BrokerFixture(name: "embedded", make: {
         var options = EmbeddedOptions()
@@ -151,6 +152,35 @@ extension BrokerFixture {
     /// A short AckWait so a delivery lost with its consumer comes back within the suite's timeouts.
     static func jetstreamComponent(url: String) -> Component {
         Component(name: "pubsub", type: "pubsub.jetstream", metadata: ComponentMetadata(["natsURL": url, "ackWait": "5s"]))
+    }
+}
+
+extension BrokerFixture {
+    /// RabbitMQ with persistent messages and queues that outlive their consumers (Dapr's code
+    /// defaults, `deliveryMode` 0 and `deletedWhenUnused` true, keep neither across a restart).
+    static let rabbitmq: BrokerFixture = {
+        guard let url = ProcessInfo.processInfo.environment["AMQP_URL"], !url.isEmpty else {
+            return BrokerFixture(name: "rabbitmq", make: nil, unavailableReason: "AMQP_URL is not set (scripts/brokers start rabbitmq; eval \"$(scripts/brokers env)\")")
+        }
+        return BrokerFixture(name: "rabbitmq", make: {
+            let broker = try RabbitMQBroker(component: rabbitComponent(url: url), logger: logger)
+            try await broker.connect()
+            return broker
+        }, isolated: {
+            let port = 35_672 + Int.random(in: 0..<1000)
+            let env = ["AMQP_PORT": "\(port)", "RABBIT_DIST_PORT": "\(port + 1000)", "EPMD_PORT": "\(port + 2000)", "RABBIT_NODE": "rabbit\(port)",
+                       "BROKERS_DIR": FileManager.default.temporaryDirectory.appendingPathComponent("conformance-rabbitmq-\(port)").path]
+            try await BrokerScript.run(env: env, "start", "rabbitmq")
+            let broker = try RabbitMQBroker(component: rabbitComponent(url: "amqp://guest:guest@127.0.0.1:\(port)/"), logger: logger)
+            return IsolatedServer(broker: broker,
+                                  restart: { try await BrokerScript.run(env: env, "restart", "rabbitmq") },
+                                  stop: { try await BrokerScript.run(env: env, "stop", "rabbitmq") })
+        })
+    }()
+
+    static func rabbitComponent(url: String) -> Component {
+        Component(name: "pubsub", type: "pubsub.rabbitmq", metadata: ComponentMetadata(
+            ["connectionString": url, "deliveryMode": "2", "deletedWhenUnused": "false", "reconnectWaitSeconds": "0.5"]))
     }
 }
 

@@ -4,7 +4,7 @@ import Testing
 /// Courier end to end over each real broker: HTTP publish → broker → HTTP push, with routing,
 /// dead letters and TTL, so every adapter is exercised through the whole gateway.
 @Suite(.serialized) struct BrokerEndToEndTests {
-    @Test(arguments: ["embedded", "redis", "kafka", "kafka-noida", "jetstream"])
+    @Test(arguments: ["embedded", "redis", "kafka", "kafka-noida", "jetstream", "rabbitmq"])
     func publishRouteDeadLetterAndExpireThroughTheBroker(_ kind: String) async throws {
         guard let component = DurabilityTests.requiredComponent(kind) else { return }
         let topic = "e2e-\(UUID().uuidString.prefix(6))"

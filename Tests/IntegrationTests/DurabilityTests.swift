@@ -78,6 +78,21 @@ import Testing
                   - { name: natsURL, value: "\(url)" }
                   - { name: ackWait, value: 5s }
                 """
+        case "rabbitmq":
+            guard let url = ProcessInfo.processInfo.environment["AMQP_URL"] else { return nil }
+            return """
+                apiVersion: dapr.io/v1alpha1
+                kind: Component
+                metadata: { name: pubsub }
+                spec:
+                  type: pubsub.rabbitmq
+                  version: v1
+                  metadata:
+                  - { name: connectionString, value: "\(url)" }
+                  - { name: deliveryMode, value: "2" }
+                  - { name: deletedWhenUnused, value: "false" }
+                  - { name: reconnectWaitSeconds, value: "1" }
+                """
         default: return nil
         }
     }
@@ -98,7 +113,7 @@ import Testing
     /// stay assigned to the dead member; a new member waits in "rebalance" forever, checked with
     /// kcat for 45 s), so a restarted Courier could not get them back. The conformance suite and the
     /// end-to-end test still run on noida.
-    @Test(arguments: ["embedded", "redis", "kafka", "jetstream"])
+    @Test(arguments: ["embedded", "redis", "kafka", "jetstream", "rabbitmq"])
     func killNineMidStreamLosesNothingAcknowledged(_ kind: String) async throws {
         guard let pubsub = Self.requiredComponent(kind) else { return }
         let total = 1500

@@ -1,0 +1,104 @@
+import BrokerKit
+import CloudEvents
+import Foundation
+import Resources
+
+/// `pubsub.rabbitmq` component metadata (spec §10.3). Where Dapr's docs and code disagree, these
+/// follow the code: `durable` and `deletedWhenUnused` default to true, `reconnectWaitSeconds` to 3.
+struct RabbitMQOptions: Sendable {
+    struct Endpoint: Sendable, Equatable {
+        var host = "localhost"
+        var port = 5672
+        var user = "guest"
+        var password = "guest"
+        var vhost = "/"
+    }
+
+    var endpoint = Endpoint()
+    var durable = true
+    var deleteWhenUnused = true
+    var autoAck = false
+    /// Dead-lettering through `dlx-<queue>` instead of requeueing a message the app failed on.
+    var enableDeadLetter = false
+    var deliveryMode: UInt8 = 0
+    var prefetchCount = 0
+    var reconnectWaitSeconds = 3.0
+    var heartbeatSeconds = 10
+    var exchangeKind = "fanout"
+    var maxLen: Int64?
+    var maxLenBytes: Int64?
+    /// Component-wide message TTL (per-publish `ttlInSeconds` wins).
+    var ttlSeconds: Int64?
+    var clientName: String?
+
+    init(component: Component) throws(BrokerError) {
+        let md = component.metadata
+        func fail(_ message: String) -> BrokerError { BrokerError(.configuration, "\(component.name): \(message)") }
+        func bool(_ key: String) throws(BrokerError) -> Bool? {
+            guard let v = md[key], !v.isEmpty else { return nil }
+            guard let b = GoBool.parse(v) else { throw fail("\(key) must be true or false, not '\(v)'") }
+            return b
+        }
+        func int(_ key: String) throws(BrokerError) -> Int64? {
+            guard let v = md[key], !v.isEmpty else { return nil }
+            guard let n = Int64(v), n >= 0 else { throw fail("\(key) must be a non-negative integer, not '\(v)'") }
+            return n
+        }
+        if let conn = md["connectionString"] ?? md["host"], !conn.isEmpty {
+            endpoint = try Self.parse(conn, fail: fail)
+        } else {
+            if let p = md["protocol"], !p.isEmpty, p != "amqp" { throw fail("protocol '\(p)' is not supported (TLS, amqps, is not yet)") }
+            if let h = md["hostname"], !h.isEmpty {
+                let parts = h.split(separator: ":")
+                endpoint.host = String(parts[0])
+                if parts.count == 2, let p = Int(parts[1]) { endpoint.port = p }
+            }
+            if let u = md["username"], !u.isEmpty { endpoint.user = u }
+            if let p = md["password"] { endpoint.password = p }
+        }
+        let saslExternal = try bool("saslExternal") ?? false
+        if md["caCert"] != nil || md["clientCert"] != nil || md["clientKey"] != nil || saslExternal {
+            throw fail("TLS options are not supported yet")
+        }
+        durable = try bool("durable") ?? true
+        let legacyDelete = try bool("deleteWhenUnused")
+        deleteWhenUnused = try bool("deletedWhenUnused") ?? legacyDelete ?? true
+        autoAck = try bool("autoAck") ?? false
+        enableDeadLetter = try bool("enableDeadLetter") ?? false
+        if let m = try int("deliveryMode") {
+            guard m <= 2 else { throw fail("deliveryMode must be 0, 1 or 2, not \(m)") }
+            deliveryMode = UInt8(m)
+        }
+        prefetchCount = Int(try int("prefetchCount") ?? 0)
+        if let r = md["reconnectWaitSeconds"] ?? md["reconnectWait"], !r.isEmpty {
+            guard let s = Double(r) ?? GoDuration.parseSeconds(r), s >= 0 else { throw fail("reconnectWaitSeconds must be a number of seconds, not '\(r)'") }
+            reconnectWaitSeconds = s
+        }
+        if let h = md["heartBeat"], !h.isEmpty {
+            guard let s = GoDuration.parseSeconds(h) ?? Double(h), s >= 0 else { throw fail("heartBeat must be a duration such as 10s, not '\(h)'") }
+            heartbeatSeconds = Int(s)
+        }
+        if let k = md["exchangeKind"], !k.isEmpty {
+            guard ["fanout", "topic", "direct", "headers"].contains(k) else { throw fail("exchangeKind must be fanout, topic, direct or headers, not '\(k)'") }
+            exchangeKind = k
+        }
+        maxLen = try int("maxLen")
+        maxLenBytes = try int("maxLenBytes")
+        ttlSeconds = try int("ttlInSeconds")
+        clientName = md["clientName"]
+    }
+
+    /// `amqp://user:password@host:port/vhost`.
+    static func parse(_ s: String, fail: (String) -> BrokerError) throws(BrokerError) -> Endpoint {
+        guard let url = URLComponents(string: s), let scheme = url.scheme else { throw fail("connectionString is not a URL: '\(s)'") }
+        guard scheme == "amqp" else { throw fail("connectionString scheme '\(scheme)' is not supported (amqps/TLS is not yet)") }
+        var e = Endpoint()
+        if let h = url.host, !h.isEmpty { e.host = h }
+        if let p = url.port { e.port = p }
+        if let u = url.user { e.user = u.removingPercentEncoding ?? u }
+        if let p = url.password { e.password = p.removingPercentEncoding ?? p }
+        let path = url.path
+        if path.count > 1 { e.vhost = String(path.dropFirst()).removingPercentEncoding ?? String(path.dropFirst()) }
+        return e
+    }
+}
