@@ -75,6 +75,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict),
+        .systemLibrary(name: "CMosquitto", pkgConfig: "libmosquitto", providers: [.apt(["libmosquitto-dev"])]),
+        .target(
+            name: "MQTTBroker",
+            dependencies: [
+                "BrokerKit", "CloudEvents", "EmbeddedBroker", "Resources", "CMosquitto",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict),
         .target(
             name: "Delivery",
             dependencies: [
@@ -99,7 +107,7 @@ let package = Package(
         .target(
             name: "Courier",
             dependencies: [
-                "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "RabbitMQBroker", "HTTPAPI", "Resources",
+                "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "RabbitMQBroker", "MQTTBroker", "HTTPAPI", "Resources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -139,7 +147,7 @@ let package = Package(
         .testTarget(name: "EmbeddedBrokerTests", dependencies: ["EmbeddedBroker", "BrokerKit"]),
         .testTarget(
             name: "ConformanceTests",
-            dependencies: ["BrokerKit", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "RabbitMQBroker", "Resources", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["BrokerKit", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "RabbitMQBroker", "MQTTBroker", "Resources", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "KafkaBrokerTests", dependencies: ["KafkaBroker", "BrokerKit", "Resources", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Resources"]),
         .testTarget(

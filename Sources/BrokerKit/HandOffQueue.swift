@@ -46,6 +46,17 @@ public final class HandOffQueue<Item: Sendable>: Sendable {
         }
     }
 
+    /// Up to `max` waiting items, without waiting.
+    public func takeAvailable(max: Int) -> [Item] {
+        state.withLock { s in
+            let n = min(max, s.items.count - s.head)
+            guard n > 0 else { return [] }
+            let out = Array(s.items[s.head..<(s.head + n)])
+            s.head += n
+            return out
+        }
+    }
+
     /// Items waiting.
     public var count: Int { state.withLock { $0.items.count - $0.head } }
 

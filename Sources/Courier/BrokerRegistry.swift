@@ -3,6 +3,7 @@ import EmbeddedBroker
 import JetStreamBroker
 import KafkaBroker
 import Logging
+import MQTTBroker
 import RabbitMQBroker
 import RedisBroker
 import Resources
@@ -59,6 +60,9 @@ public struct BrokerRegistry: Sendable {
                 throw error
             }
             return broker
+        }
+        r.register("pubsub.mqtt3") { component, context throws(BrokerError) in
+            try await MQTTBroker(component: component, appID: context.appID, dataDirectory: context.dataDirectory, logger: context.logger)
         }
         return r
     }()

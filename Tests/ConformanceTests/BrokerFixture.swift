@@ -4,6 +4,7 @@ import Foundation
 import JetStreamBroker
 import KafkaBroker
 import Logging
+import MQTTBroker
 import RabbitMQBroker
 import RedisBroker
 import Resources
@@ -27,6 +28,8 @@ struct BrokerFixture: Sendable, CustomStringConvertible {
     /// Publish metadata for message `i` that spreads messages over the broker's shards (Kafka: a
     /// key per message, since keyless records stick to one partition per batch).
     var spreadingMetadata: @Sendable (Int) -> [String: String] = { _ in [:] }
+    /// Whether publish metadata travels with the message (MQTT 3.1.1 has no headers).
+    var carriesMetadata = true
 
     var description: String { name }
 
@@ -45,7 +48,7 @@ struct BrokerFixture: Sendable, CustomStringConvertible {
         Set((ProcessInfo.processInfo.environment["COURIER_SKIP_FIXTURES"] ?? "").split(separator: ",").map(String.init))
     }
 
-    static let all: [BrokerFixture] = [embedded, redis, kafkaTansu, kafkaNoida, jetstream, rabbitmq]
+    static let all: [BrokerFixture] = [embedded, redis, kafkaTansu, kafkaNoida, jetstream, rabbitmq, mqtt]
 
     static let embedded = BrokerFixture(name: "embedded", make: {
         var options = EmbeddedOptions()
@@ -181,6 +184,34 @@ extension BrokerFixture {
     static func rabbitComponent(url: String) -> Component {
         Component(name: "pubsub", type: "pubsub.rabbitmq", metadata: ComponentMetadata(
             ["connectionString": url, "deliveryMode": "2", "deletedWhenUnused": "false", "reconnectWaitSeconds": "0.5"]))
+    }
+}
+
+extension BrokerFixture {
+    /// Mosquitto (MQTT 3.1.1) with persistence; each broker gets its own spool directory and client id.
+    static let mqtt: BrokerFixture = {
+        guard let url = ProcessInfo.processInfo.environment["MQTT_URL"], !url.isEmpty else {
+            return BrokerFixture(name: "mqtt", make: nil, unavailableReason: "MQTT_URL is not set (scripts/brokers start mosquitto; eval \"$(scripts/brokers env)\")")
+        }
+        var fixture = BrokerFixture(name: "mqtt", make: { try await mqttBroker(url: url) }, isolated: {
+            let port = 21_883 + Int.random(in: 0..<1000)
+            let env = ["MQTT_PORT": "\(port)",
+                       "BROKERS_DIR": FileManager.default.temporaryDirectory.appendingPathComponent("conformance-mqtt-\(port)").path]
+            try await BrokerScript.run(env: env, "start", "mosquitto")
+            let broker = try await mqttBroker(url: "tcp://127.0.0.1:\(port)")
+            return IsolatedServer(broker: broker,
+                                  restart: { try await BrokerScript.run(env: env, "restart", "mosquitto") },
+                                  stop: { try await BrokerScript.run(env: env, "stop", "mosquitto") })
+        })
+        fixture.carriesMetadata = false
+        return fixture
+    }()
+
+    static func mqttBroker(url: String) async throws -> any MessageBroker {
+        let id = "conformance-\(UUID().uuidString.prefix(8))"
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent(id).path
+        return try await MQTTBroker(component: Component(name: "pubsub", type: "pubsub.mqtt3", metadata: ComponentMetadata(["url": url, "consumerID": id])),
+                                    appID: id, dataDirectory: dir, logger: logger)
     }
 }
 

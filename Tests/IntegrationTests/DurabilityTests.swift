@@ -93,6 +93,18 @@ import Testing
                   - { name: deletedWhenUnused, value: "false" }
                   - { name: reconnectWaitSeconds, value: "1" }
                 """
+        case "mqtt":
+            guard let url = ProcessInfo.processInfo.environment["MQTT_URL"] else { return nil }
+            return """
+                apiVersion: dapr.io/v1alpha1
+                kind: Component
+                metadata: { name: pubsub }
+                spec:
+                  type: pubsub.mqtt3
+                  version: v1
+                  metadata:
+                  - { name: url, value: "\(url)" }
+                """
         default: return nil
         }
     }
@@ -113,7 +125,7 @@ import Testing
     /// stay assigned to the dead member; a new member waits in "rebalance" forever, checked with
     /// kcat for 45 s), so a restarted Courier could not get them back. The conformance suite and the
     /// end-to-end test still run on noida.
-    @Test(arguments: ["embedded", "redis", "kafka", "jetstream", "rabbitmq"])
+    @Test(arguments: ["embedded", "redis", "kafka", "jetstream", "rabbitmq", "mqtt"])
     func killNineMidStreamLosesNothingAcknowledged(_ kind: String) async throws {
         guard let pubsub = Self.requiredComponent(kind) else { return }
         let total = 1500
