@@ -8,8 +8,9 @@ import Synchronization
 /// `pubsub.mqtt3` through libmosquitto (MQTT 3.1.1).
 ///
 /// Publishing waits for the broker's PUBACK (QoS 1, the default) or PUBCOMP (QoS 2). Subscribing
-/// uses a shared subscription, `$share/{consumerID}/{topic}`, so replicas of one app split the
-/// messages. libmosquitto acknowledges a QoS 1 message to the broker before the application sees
+/// uses a shared subscription, `$share/{app id}/{topic}`, so replicas of one app split the
+/// messages; the client id is `consumerID` (the app id by default), which must differ between
+/// replicas (`{uuid}` or `{podName}`), as MQTT allows one connection per client id. libmosquitto acknowledges a QoS 1 message to the broker before the application sees
 /// it, so every received message is written at once to a local durable spool (an embedded-broker
 /// store in the data directory) and delivered from there with the usual ack/redelivery rules:
 /// what reached the spool survives a Courier crash. MQTT 3.1.1 has no message headers, so publish
@@ -23,6 +24,8 @@ public final class MQTTBroker: MessageBroker {
     let client: MosquittoClient
     let spool: EmbeddedBroker
     let logger: Logger
+    /// The shared-subscription group: replicas of one app id split the messages.
+    let shareGroup: String
     private let incoming: HandOffQueue<(topic: String, payload: [UInt8])>
     /// Topic filters subscribed, each spooled under its own name.
     private let filters = Mutex<[String]>([])
@@ -33,6 +36,7 @@ public final class MQTTBroker: MessageBroker {
         let options = try MQTTOptions(component: component, appID: appID)
         self.options = options
         self.logger = logger
+        shareGroup = appID
         var spoolOptions = EmbeddedOptions()
         spoolOptions.path = "\(dataDirectory)/\(component.name)-mqtt-spool.sqlite"
         spoolOptions.initialOffsetOldest = true
@@ -74,7 +78,7 @@ public final class MQTTBroker: MessageBroker {
         }
         startSpoolingIfNeeded()
         let stream = try await spool.subscribe(SubscribeRequest(topic: filter, group: request.group, metadata: request.metadata, window: request.window))
-        if isNew { try client.subscribe("$share/\(request.group)/\(filter)", qos: options.qos) }
+        if isNew { try await client.subscribe("$share/\(shareGroup)/\(filter)", qos: options.qos) }
         return DeliveryStream(source: stream.source)
     }
 

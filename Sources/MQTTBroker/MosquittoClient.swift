@@ -7,7 +7,8 @@ import Synchronization
 /// One libmosquitto client (MQTT 3.1.1), and the only code that calls its C API. libmosquitto runs
 /// its own network thread (`mosquitto_loop_start`), reconnects with back-off and re-sends
 /// unacknowledged QoS 1/2 publishes; callbacks arrive on that thread. `publish` resumes its caller
-/// when the broker's PUBACK (QoS 1) or PUBCOMP (QoS 2) for the message id comes back.
+/// when the broker's PUBACK (QoS 1) or PUBCOMP (QoS 2) for the message id comes back; `subscribe`
+/// likewise waits for the SUBACK.
 final class MosquittoClient: Sendable {
     private struct Handle: @unchecked Sendable { let raw: OpaquePointer }
 
@@ -99,6 +100,10 @@ final class MosquittoClient: Sendable {
             guard let obj else { return }
             Unmanaged<Events>.fromOpaque(obj).takeUnretainedValue().confirmed(mid)
         }
+        mosquitto_subscribe_callback_set(raw) { _, obj, mid, _, _ in
+            guard let obj else { return }
+            Unmanaged<Events>.fromOpaque(obj).takeUnretainedValue().confirmed(mid)
+        }
         mosquitto_message_callback_set(raw) { _, obj, message in
             guard let obj, let m = message?.pointee, let topic = m.topic else { return }
             let payload = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: Int(m.payloadlen))) } ?? []
@@ -136,6 +141,13 @@ final class MosquittoClient: Sendable {
             throw BrokerError(kind, "mqtt publish to \(topic): \(String(cString: mosquitto_strerror(rc)))")
         }
         guard qos > 0 else { return }
+        guard await confirmation(of: mid, timeout: timeout) else {
+            throw BrokerError(.unavailable, "mqtt: no acknowledgement for the publish to \(topic) within \(timeout)s")
+        }
+    }
+
+    /// Waits for the PUBACK/PUBCOMP/SUBACK of message id `mid`; false after `timeout` seconds.
+    private func confirmation(of mid: Int32, timeout: Double) async -> Bool {
         let events = events
         let timer = Task {
             try await Task.sleep(for: .milliseconds(Int(timeout * 1000)))
@@ -155,17 +167,20 @@ final class MosquittoClient: Sendable {
             if done { c.resume(returning: true) }
         }
         timer.cancel()
-        guard ok else { throw BrokerError(.unavailable, "mqtt: no acknowledgement for the publish to \(topic) within \(timeout)s") }
+        return ok
     }
 
-    /// Subscribes now (when connected) and again after every reconnect.
-    func subscribe(_ filter: String, qos: Int32) throws(BrokerError) {
+    /// Subscribes (waiting for the SUBACK when connected) and again after every reconnect.
+    func subscribe(_ filter: String, qos: Int32) async throws(BrokerError) {
         events.filters.withLock { $0[filter] = qos }
         guard isConnected else { return }
-        let rc = mosquitto_subscribe(handle.raw, nil, filter, qos)
-        guard rc == MOSQ_ERR_SUCCESS.rawValue || rc == MOSQ_ERR_NO_CONN.rawValue else {
+        var mid: Int32 = 0
+        let rc = mosquitto_subscribe(handle.raw, &mid, filter, qos)
+        if rc == MOSQ_ERR_NO_CONN.rawValue { return }  // the connect callback subscribes
+        guard rc == MOSQ_ERR_SUCCESS.rawValue else {
             throw BrokerError(.unavailable, "mqtt subscribe to \(filter): \(String(cString: mosquitto_strerror(rc)))")
         }
+        guard await confirmation(of: mid, timeout: 10) else { throw BrokerError(.unavailable, "mqtt: no SUBACK for \(filter) within 10 s") }
     }
 
     /// MQTT topic-filter matching (`+`, `#`).

@@ -65,7 +65,12 @@ final class RabbitSubscription: DeliverySource, DeliverySettler {
         let error = await withCheckedContinuation { (c: CheckedContinuation<BrokerError?, Never>) in
             owner.starting = c
             let poller = PollThread(name: "amqp-\(topic)", body: { [unowned self] in self.turn(owner) },
-                                    finish: { owner.connection.close() })
+                                    finish: { [unowned self] in
+                                        // Acks not yet sent would otherwise be lost with the connection and
+                                        // the messages handed to another consumer again.
+                                        if owner.connection.isOpen { try? self.sendSettles(owner.connection) }
+                                        owner.connection.close()
+                                    })
             pollerBox.withLock { $0 = poller }
         }
         if let error {
@@ -102,17 +107,7 @@ final class RabbitSubscription: DeliverySource, DeliverySettler {
         }
         do throws(BrokerError) {
             let current = generation.load(ordering: .relaxed)
-            let pending: [(generation: Int, action: Settle)] = settles.withLock { s in
-                let taken = s
-                s = []
-                return taken
-            }
-            for (gen, action) in pending where gen == current {
-                switch action {
-                case .ack(let tag): try connection.ack(tag)
-                case .nack(let tag, let requeue): try connection.nack(tag, requeue: requeue)
-                }
-            }
+            try sendSettles(connection)
             let busy = inFlightCount > 0 || queue.count > 0
             if let e = try connection.nextDelivery(timeoutMs: busy ? 2 : 50) {
                 queue.put(Received(tag: e.deliveryTag, generation: current, body: e.body, headers: e.headers, redelivered: e.redelivered))
@@ -122,6 +117,22 @@ final class RabbitSubscription: DeliverySource, DeliverySettler {
             connection.close()
             queue.removeAll { _ in true }  // requeued by the broker with the connection
             owner.retryAt = .now + .milliseconds(Int(options.reconnectWaitSeconds * 1000))
+        }
+    }
+
+    /// Sends the queued acks and nacks of the current connection.
+    private func sendSettles(_ connection: AMQPConnection) throws(BrokerError) {
+        let current = generation.load(ordering: .relaxed)
+        let pending: [(generation: Int, action: Settle)] = settles.withLock { s in
+            let taken = s
+            s = []
+            return taken
+        }
+        for (gen, action) in pending where gen == current {
+            switch action {
+            case .ack(let tag): try connection.ack(tag)
+            case .nack(let tag, let requeue): try connection.nack(tag, requeue: requeue)
+            }
         }
     }
 
@@ -151,10 +162,11 @@ final class RabbitSubscription: DeliverySource, DeliverySettler {
     func next() async throws(BrokerError) -> Delivery? {
         while let r = await queue.take() {
             guard r.generation == generation.load(ordering: .relaxed) else { continue }  // from a lost connection
+            let autoAck = options.autoAck  // already settled by the broker: nothing to remember
             let token = inFlight.withLock { s -> UInt64 in
                 let t = s.next
                 s.next += 1
-                s.byToken[t] = (r.tag, r.generation)
+                if !autoAck { s.byToken[t] = (r.tag, r.generation) }
                 return t
             }
             return Delivery(topic: topic, payload: r.body, metadata: r.headers, token: token, attempt: r.redelivered ? 2 : 1, settler: self)

@@ -146,6 +146,9 @@ import Testing
                     "--metrics-port", "\(try PortAllocator.free())", "--resources-path", dir + "/resources", "--data-dir", dir + "/data"]
         var courier = try CourierProcess(arguments: args, log: dir + "/courier.log")
         try await PortAllocator.waitUntilListening(httpPort)
+        // Publish once Courier reports the subscription: a broker such as MQTT keeps nothing for a
+        // topic nobody has subscribed to yet.
+        try await Self.waitForSubscription(topic, port: httpPort)
 
         let publisher = Task {
             var n = 0
@@ -186,6 +189,18 @@ import Testing
         print("durability (\(kind)): \(total) acknowledged, \(kills) kill -9, \(received.count) distinct delivered, \(duplicates) duplicate deliveries, \(missing.count) missing")
         #expect(missing.isEmpty, "acknowledged but never delivered: \(missing.sorted().prefix(20))")
         if missing.isEmpty { try? FileManager.default.removeItem(atPath: dir) }
+    }
+
+    /// Waits until `GET /v1.0/metadata` lists a subscription to `topic`.
+    static func waitForSubscription(_ topic: String, port: Int) async throws {
+        for _ in 0..<300 {
+            if let response = try? await HTTPClient.shared.execute(HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1.0/metadata"), timeout: .seconds(2)),
+               let body = try? await response.body.collect(upTo: 1 << 20), String(buffer: body).contains("\"\(topic)\"") {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("the subscription to \(topic) never appeared in /v1.0/metadata")
     }
 
     @Test func sigtermDrainsInFlightAndLeavesTheRestForRedelivery() async throws {
