@@ -137,9 +137,9 @@ let package = Package(
             path: "Benchmarks/CELBench",
             swiftSettings: strict),
         .executableTarget(
-            name: "KafkaBench",
-            dependencies: ["CRdKafka", "KafkaBroker", "BrokerKit", "Resources", .product(name: "Logging", package: "swift-log")],
-            path: "Benchmarks/KafkaBench",
+            name: "RawBench",
+            dependencies: ["CRdKafka", "CRabbitMQ", "CNats"],
+            path: "Benchmarks/RawBench",
             swiftSettings: strict),
         .testTarget(name: "CloudEventsTests", dependencies: ["CloudEvents"]),
         .testTarget(name: "RoutingTests", dependencies: ["Routing", "CloudEvents"]),

@@ -82,6 +82,25 @@ public final class EmbeddedBroker: MessageBroker {
         }
     }
 
+    /// Publishes in order, in as few transactions as the group-commit writer forms.
+    public func publishBatch(_ messages: [BrokerMessage]) async -> [BrokerError?] {
+        var results = [BrokerError?](repeating: nil, count: messages.count)
+        var accepted: [Int] = []
+        for (i, m) in messages.enumerated() {
+            if m.payload.count > options.maxMessageBytes {
+                results[i] = BrokerError(.rejected, "message of \(m.payload.count) bytes exceeds maxMessageBytes \(options.maxMessageBytes)")
+            } else {
+                accepted.append(i)
+            }
+        }
+        guard await !engine.isClosed else { return messages.map { _ in BrokerError(.closed, "\(name) is closed") } }
+        let errors = await writer.appendBatch(accepted.map { (messages[$0].topic, messages[$0].payload, messages[$0].metadata) })
+        for (k, i) in accepted.enumerated() {
+            if let e = errors[k] { results[i] = BrokerError(.unavailable, "embedded store write failed: \(e)") }
+        }
+        return results
+    }
+
     public func subscribe(_ request: SubscribeRequest) async throws(BrokerError) -> DeliveryStream {
         let key = EmbeddedEngine.GroupKey(topic: request.topic, group: request.group)
         do {

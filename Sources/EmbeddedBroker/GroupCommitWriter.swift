@@ -8,7 +8,38 @@ final class GroupCommitWriter: Sendable {
     typealias Entry = (topic: String, payload: [UInt8], metadata: [String: String])
     private struct Waiting {
         var entry: Entry
-        var continuation: CheckedContinuation<Int64, any Error>
+        var done: Completion
+    }
+
+    /// Who hears about a committed (or failed) entry: one publisher, or one slot of a batch.
+    private enum Completion {
+        case single(CheckedContinuation<Int64, any Error>)
+        case batch(BatchWaiter, Int)
+
+        func finish(_ result: Result<Int64, any Error>) {
+            switch self {
+            case .single(let c): c.resume(with: result)
+            case .batch(let waiter, let index): waiter.finish(index, result)
+            }
+        }
+    }
+
+    /// Collects the results of one `appendBatch` and resumes its caller when all are in.
+    private final class BatchWaiter: Sendable {
+        private let state: Mutex<(results: [(any Error)?], remaining: Int, continuation: CheckedContinuation<[(any Error)?], Never>?)>
+        init(count: Int, continuation: CheckedContinuation<[(any Error)?], Never>) {
+            state = Mutex((Array(repeating: nil, count: count), count, continuation))
+        }
+        func finish(_ index: Int, _ result: Result<Int64, any Error>) {
+            let done = state.withLock { s -> (CheckedContinuation<[(any Error)?], Never>, [(any Error)?])? in
+                if case .failure(let e) = result { s.results[index] = e }
+                s.remaining -= 1
+                guard s.remaining == 0, let c = s.continuation else { return nil }
+                s.continuation = nil
+                return (c, s.results)
+            }
+            if let (c, results) = done { c.resume(returning: results) }
+        }
     }
     private struct State {
         var queue: [Waiting] = []
@@ -30,15 +61,29 @@ final class GroupCommitWriter: Sendable {
     /// Appends one message; returns its sequence once committed.
     func append(_ entry: Entry) async throws -> Int64 {
         try await withCheckedThrowingContinuation { continuation in
-            let startWriter = state.withLock { s -> Bool in
-                s.queue.append(Waiting(entry: entry, continuation: continuation))
-                if s.writing { return false }
-                s.writing = true
-                return true
-            }
-            if startWriter {
-                Task { await self.drain() }
-            }
+            enqueue([Waiting(entry: entry, done: .single(continuation))])
+        }
+    }
+
+    /// Appends messages in this order (they get consecutive places in the queue, so increasing
+    /// sequences); returns one error or `nil` per message once all are committed or failed.
+    func appendBatch(_ entries: [Entry]) async -> [(any Error)?] {
+        guard !entries.isEmpty else { return [] }
+        return await withCheckedContinuation { continuation in
+            let waiter = BatchWaiter(count: entries.count, continuation: continuation)
+            enqueue(entries.enumerated().map { Waiting(entry: $0.element, done: .batch(waiter, $0.offset)) })
+        }
+    }
+
+    private func enqueue(_ items: [Waiting]) {
+        let startWriter = state.withLock { s -> Bool in
+            s.queue.append(contentsOf: items)
+            if s.writing { return false }
+            s.writing = true
+            return true
+        }
+        if startWriter {
+            Task { await self.drain() }
         }
     }
 
@@ -63,10 +108,10 @@ final class GroupCommitWriter: Sendable {
                     committed.append(StoredMessage(seq: seqs[i], topic: w.entry.topic, payload: w.entry.payload, metadata: w.entry.metadata))
                 }
                 // Durable now: answer the publishers first, then hand the messages to dispatch.
-                for (i, w) in batch.enumerated() { w.continuation.resume(returning: seqs[i]) }
+                for (i, w) in batch.enumerated() { w.done.finish(.success(seqs[i])) }
                 await onCommit(committed)
             } catch {
-                for w in batch { w.continuation.resume(throwing: error) }
+                for w in batch { w.done.finish(.failure(error)) }
             }
         }
     }

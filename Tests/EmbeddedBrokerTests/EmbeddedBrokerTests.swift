@@ -33,6 +33,27 @@ import Testing
         await b.close()
     }
 
+    @Test func batchPublishKeepsItsOrderAndRefusesOnlyOversizedEntries() async throws {
+        var options = EmbeddedOptions()
+        options.initialOffsetOldest = true
+        options.maxMessageBytes = 10
+        let b = try EmbeddedBroker(name: "ps", type: "pubsub.embedded", options: options, logger: Logger(label: "test"))
+        var messages = (0..<3000).map { BrokerMessage(topic: "t", payload: Array("\($0)".utf8)) }  // more than one transaction
+        messages[7] = BrokerMessage(topic: "t", payload: [UInt8](repeating: 0, count: 11))
+        let results = await b.publishBatch(messages)
+        #expect(results.enumerated().allSatisfy { $0.offset == 7 ? $0.element?.kind == .rejected : $0.element == nil })
+        let stream = try await b.subscribe(SubscribeRequest(topic: "t", group: "g", window: 4000))
+        var got: [Int] = []
+        for try await d in stream {
+            got.append(Int(String(decoding: d.payload, as: UTF8.self))!)
+            try await d.ack()
+            if got.count == 2999 { break }
+        }
+        #expect(got == (0..<3000).filter { $0 != 7 })
+        await stream.stop()
+        await b.close()
+    }
+
     @Test func survivesReopenWithoutLosingUnackedMessages() async throws {
         let path = Self.tempPath()
         do {
