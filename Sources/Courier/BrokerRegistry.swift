@@ -40,32 +40,31 @@ public struct BrokerRegistry: Sendable {
         }
         r.register("pubsub.kafka") { component, context throws(BrokerError) in
             let broker = try KafkaBroker(component: component, logger: context.logger)
-            do throws(BrokerError) {
-                try await broker.connect()
-            } catch {
-                await broker.close()
-                throw error
-            }
-            return broker
+            return try await connected(broker) { () throws(BrokerError) in try await broker.connect() }
         }
         r.register("pubsub.jetstream") { component, context throws(BrokerError) in
             try await JetStreamBroker(component: component, logger: context.logger)
         }
         r.register("pubsub.rabbitmq") { component, context throws(BrokerError) in
             let broker = try RabbitMQBroker(component: component, logger: context.logger)
-            do throws(BrokerError) {
-                try await broker.connect()
-            } catch {
-                await broker.close()
-                throw error
-            }
-            return broker
+            return try await connected(broker) { () throws(BrokerError) in try await broker.connect() }
         }
         r.register("pubsub.mqtt3") { component, context throws(BrokerError) in
             try await MQTTBroker(component: component, appID: context.appID, dataDirectory: context.dataDirectory, logger: context.logger)
         }
         return r
     }()
+
+    /// `broker` once `connect` succeeded; closed (its threads stopped) when it failed.
+    private static func connected(_ broker: any MessageBroker, _ connect: () async throws(BrokerError) -> Void) async throws(BrokerError) -> any MessageBroker {
+        do {
+            try await connect()
+        } catch {
+            await broker.close()
+            throw error
+        }
+        return broker
+    }
 
     public mutating func register(_ type: String, _ factory: @escaping Factory) { factories[type] = factory }
 

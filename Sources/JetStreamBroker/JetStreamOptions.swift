@@ -32,17 +32,10 @@ struct JetStreamOptions: Sendable {
 
     init(component: Component) throws(BrokerError) {
         let md = component.metadata
-        func fail(_ message: String) -> BrokerError { BrokerError(.configuration, "\(component.name): \(message)") }
-        func nanos(_ key: String) throws(BrokerError) -> Int64? {
-            guard let v = md[key], !v.isEmpty else { return nil }
-            guard let s = GoDuration.parseSeconds(v), s >= 0 else { throw fail("\(key) must be a duration such as 30s, not '\(v)'") }
-            return Int64(s * 1e9)
-        }
-        func integer(_ key: String) throws(BrokerError) -> Int64? {
-            guard let v = md[key], !v.isEmpty else { return nil }
-            guard let n = Int64(v), n >= 0 else { throw fail("\(key) must be a non-negative integer, not '\(v)'") }
-            return n
-        }
+        let r = OptionReader(component)
+        func fail(_ message: String) -> BrokerError { r.fail(message) }
+        func nanos(_ key: String) throws(BrokerError) -> Int64? { try r.seconds(key).map { Int64($0 * 1e9) } }
+        func integer(_ key: String) throws(BrokerError) -> Int64? { try r.int(key) }
         guard let url = md["natsURL"], !url.isEmpty else { throw fail("natsURL is required (nats://host:4222)") }
         self.url = url
         if let n = md["name"], !n.isEmpty { name = n }
@@ -68,7 +61,7 @@ struct JetStreamOptions: Sendable {
         maxDeliver = try integer("maxDeliver") ?? 0
         maxAckPending = try integer("maxAckPending") ?? 0
         replicas = try integer("replicas") ?? 0
-        memoryStorage = md["memoryStorage"].flatMap(GoBool.parse) ?? false
+        memoryStorage = try r.bool("memoryStorage") ?? false
         if let b = md["backOff"], !b.isEmpty {
             for part in b.split(separator: ",") {
                 guard let s = GoDuration.parseSeconds(part.trimmingCharacters(in: .whitespaces)), s > 0 else {

@@ -31,18 +31,10 @@ struct KafkaOptions: Sendable {
 
     init(component: Component) throws(BrokerError) {
         let md = component.metadata
-        func fail(_ message: String) -> BrokerError { BrokerError(.configuration, "\(component.name): \(message)") }
-        func milliseconds(_ key: String) throws(BrokerError) -> String? {
-            guard let v = md[key], !v.isEmpty else { return nil }
-            if let n = Int(v) { return String(n * 1000) }
-            guard let s = GoDuration.parseSeconds(v), s >= 0 else { throw fail("\(key) must be a duration such as 10s, not '\(v)'") }
-            return String(Int(s * 1000))
-        }
-        func positive(_ key: String) throws(BrokerError) -> Int? {
-            guard let v = md[key], !v.isEmpty else { return nil }
-            guard let n = Int(v), n > 0 else { throw fail("\(key) must be a positive integer, not '\(v)'") }
-            return n
-        }
+        let r = OptionReader(component)
+        func fail(_ message: String) -> BrokerError { r.fail(message) }
+        func milliseconds(_ key: String) throws(BrokerError) -> String? { try r.seconds(key).map { String(Int($0 * 1000)) } }
+        func positive(_ key: String) throws(BrokerError) -> Int? { try r.int(key, minimum: 1).map { Int($0) } }
 
         guard let brokers = md["brokers"], !brokers.trimmingCharacters(in: .whitespaces).isEmpty else {
             throw fail("brokers is required (comma-separated host:port)")

@@ -42,14 +42,9 @@ struct MQTTOptions: Sendable {
             guard let n = Int32(q), (0...2).contains(n) else { throw fail("qos must be 0, 1 or 2, not '\(q)'") }
             qos = n
         }
-        if let r = md["retain"], !r.isEmpty {
-            guard let b = GoBool.parse(r) else { throw fail("retain must be true or false, not '\(r)'") }
-            retain = b
-        }
-        if let c = md["cleanSession"], !c.isEmpty {
-            guard let b = GoBool.parse(c) else { throw fail("cleanSession must be true or false, not '\(c)'") }
-            cleanSession = b
-        }
+        let reader = OptionReader(component)
+        retain = try reader.bool("retain") ?? false
+        cleanSession = try reader.bool("cleanSession") ?? false
         clientID = md["consumerID"].flatMap { $0.isEmpty ? nil : $0 } ?? appID
     }
 }

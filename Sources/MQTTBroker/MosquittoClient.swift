@@ -78,6 +78,8 @@ final class MosquittoClient: Sendable {
             throw error
         }
         _ = mosquitto_int_option(raw, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311)
+        // Nagle's algorithm plus delayed ACKs holds each small PUBLISH/PUBACK for ~40 ms.
+        _ = mosquitto_int_option(raw, MOSQ_OPT_TCP_NODELAY, 1)
         _ = mosquitto_max_inflight_messages_set(raw, 1000)
         _ = mosquitto_reconnect_delay_set(raw, 1, 10, true)
         mosquitto_connect_callback_set(raw) { mosq, obj, rc in

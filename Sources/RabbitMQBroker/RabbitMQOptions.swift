@@ -33,17 +33,10 @@ struct RabbitMQOptions: Sendable {
 
     init(component: Component) throws(BrokerError) {
         let md = component.metadata
-        func fail(_ message: String) -> BrokerError { BrokerError(.configuration, "\(component.name): \(message)") }
-        func bool(_ key: String) throws(BrokerError) -> Bool? {
-            guard let v = md[key], !v.isEmpty else { return nil }
-            guard let b = GoBool.parse(v) else { throw fail("\(key) must be true or false, not '\(v)'") }
-            return b
-        }
-        func int(_ key: String) throws(BrokerError) -> Int64? {
-            guard let v = md[key], !v.isEmpty else { return nil }
-            guard let n = Int64(v), n >= 0 else { throw fail("\(key) must be a non-negative integer, not '\(v)'") }
-            return n
-        }
+        let r = OptionReader(component)
+        func fail(_ message: String) -> BrokerError { r.fail(message) }
+        func bool(_ key: String) throws(BrokerError) -> Bool? { try r.bool(key) }
+        func int(_ key: String) throws(BrokerError) -> Int64? { try r.int(key) }
         if let conn = md["connectionString"] ?? md["host"], !conn.isEmpty {
             endpoint = try Self.parse(conn, fail: fail)
         } else {
@@ -70,18 +63,10 @@ struct RabbitMQOptions: Sendable {
             deliveryMode = UInt8(m)
         }
         prefetchCount = Int(try int("prefetchCount") ?? 0)
-        if let r = md["reconnectWaitSeconds"] ?? md["reconnectWait"], !r.isEmpty {
-            guard let s = Double(r) ?? GoDuration.parseSeconds(r), s >= 0 else { throw fail("reconnectWaitSeconds must be a number of seconds, not '\(r)'") }
-            reconnectWaitSeconds = s
-        }
-        if let h = md["heartBeat"], !h.isEmpty {
-            guard let s = GoDuration.parseSeconds(h) ?? Double(h), s >= 0 else { throw fail("heartBeat must be a duration such as 10s, not '\(h)'") }
-            heartbeatSeconds = Int(s)
-        }
-        if let k = md["exchangeKind"], !k.isEmpty {
-            guard ["fanout", "topic", "direct", "headers"].contains(k) else { throw fail("exchangeKind must be fanout, topic, direct or headers, not '\(k)'") }
-            exchangeKind = k
-        }
+        let legacyWait = try r.seconds("reconnectWait")
+        if let s = try r.seconds("reconnectWaitSeconds") ?? legacyWait { reconnectWaitSeconds = s }
+        if let s = try r.seconds("heartBeat") { heartbeatSeconds = Int(s) }
+        if let k = try r.choice("exchangeKind", ["fanout", "topic", "direct", "headers"]) { exchangeKind = k }
         maxLen = try int("maxLen")
         maxLenBytes = try int("maxLenBytes")
         ttlSeconds = try int("ttlInSeconds")

@@ -24,12 +24,7 @@ struct RedisOptions: Sendable {
         if let tls = md["enableTLS"], GoBool.parse(tls) == true { throw fail("enableTLS is not supported yet") }
         if let type = md["redisType"], type.lowercased() == "cluster" { throw fail("redisType cluster is not supported yet") }
         endpoint = .init(host: String(parts[0]), port: port, password: md["redisPassword"], username: md["redisUsername"], database: db)
-        func duration(_ key: String) throws(BrokerError) -> Int? {
-            guard let v = md[key] else { return nil }
-            if let n = Int(v) { return n * 1000 }
-            guard let s = GoDuration.parseSeconds(v), s >= 0 else { throw fail("\(key) must be a duration such as 15s, not '\(v)'") }
-            return Int(s * 1000)
-        }
+        func duration(_ key: String) throws(BrokerError) -> Int? { try OptionReader(component).seconds(key).map { Int($0 * 1000) } }
         if let t = try duration("processingTimeout") { processingTimeoutMs = t }
         if let t = try duration("redeliverInterval") { redeliverIntervalMs = t }
         if let q = md["queueDepth"] {
