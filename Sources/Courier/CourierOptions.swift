@@ -20,6 +20,8 @@ public struct CourierOptions: Sendable {
     public var logAsJSON = false
     /// Where durable embedded stores live unless a component sets `path` / `dataDir`.
     public var dataDirectory = "./data"
+    /// How often the `courier_pubsub_backlog` gauge is refreshed.
+    public var backlogReportInterval: Duration = .seconds(10)
     public var apiToken: String?
     public var appAPIToken: String?
 

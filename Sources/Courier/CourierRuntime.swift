@@ -65,7 +65,7 @@ public final class CourierRuntime: Sendable {
                     ?? component.metadata["consumerID"].flatMap { $0.isEmpty ? nil : $0 } ?? options.appID
                 brokers[component.name] = broker
                 pubsubs[component.name] = .init(broker: broker, component: component, scopes: scopes, consumerGroup: group)
-                targets[component.name] = .init(broker: broker, scopes: scopes)
+                targets[component.name] = .init(broker: broker, scopes: scopes, consumerGroup: group)
                 infos.append(.init(name: component.name, type: component.type, version: component.version,
                                    capabilities: broker.features.map(\.rawValue).sorted()))
             } catch {
@@ -124,6 +124,8 @@ public final class CourierRuntime: Sendable {
                 .init(service: Closer(brokers: Array(brokers.values), client: client), serviceName: "brokers"),
                 .init(service: subscriptions, successTerminationBehavior: .ignore, serviceName: "subscriptions"),
                 .init(service: metricsApp, serviceName: "metrics"),
+                .init(service: BacklogReporter(subscriptions: subscriptions, pubsubs: pubsubs, interval: options.backlogReportInterval),
+                      successTerminationBehavior: .ignore, serviceName: "backlog"),
                 .init(service: api, serviceName: "http-api"),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

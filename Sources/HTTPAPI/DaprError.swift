@@ -96,6 +96,11 @@ extension DaprError {
                   message: "error when publishing to topic \(topic) in pubsub \(pubsub): \(error)",
                   reason: "DAPR_PUBSUB_PUBLISH_MESSAGE", resource: ("pubsub", pubsub), metadata: ["topic": topic, "error": error])
     }
+    static func backlogFailed(topic: String, pubsub: String, error: String) -> DaprError {
+        DaprError(status: .internalServerError, errorCode: "ERR_PUBSUB_BACKLOG",
+                  message: "error when reading the backlog of topic \(topic) in pubsub \(pubsub): \(error)",
+                  reason: "COURIER_PUBSUB_BACKLOG", resource: ("pubsub", pubsub), metadata: ["topic": topic, "error": error])
+    }
     static func bodyTooLarge(_ limit: Int) -> DaprError {
         DaprError(status: .contentTooLarge, errorCode: "ERR_MALFORMED_REQUEST", message: "request body exceeds the limit of \(limit) bytes (--max-body-size)")
     }

@@ -9,9 +9,12 @@ public struct Publisher: Sendable {
     public struct Target: Sendable {
         public var broker: any MessageBroker
         public var scopes: TopicScopes
-        public init(broker: any MessageBroker, scopes: TopicScopes) {
+        /// The group subscriptions use by default (`consumerGroup`, `consumerID` or the app id).
+        public var consumerGroup: String
+        public init(broker: any MessageBroker, scopes: TopicScopes, consumerGroup: String) {
             self.broker = broker
             self.scopes = scopes
+            self.consumerGroup = consumerGroup
         }
     }
 

@@ -44,6 +44,9 @@ public struct SidecarRouter: Sendable {
                 await self.invokeBinding(request, name: context.parameters.get("name") ?? "")
             }
         }
+        router.get("/v1.0-alpha1/backlog/:pubsub/**") { request, context in
+            await self.backlog(request, pubsub: context.parameters.get("pubsub") ?? "", topic: Self.catchAll(context))
+        }
         router.get("/v1.0/healthz") { request, _ in self.healthz(request) }
         router.get("/v1.0/healthz/outbound") { _, _ in Response(status: .noContent) }
         router.get("/v1.0/metadata") { _, _ in

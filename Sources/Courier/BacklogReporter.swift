@@ -1,0 +1,26 @@
+import Delivery
+import Metrics
+import ServiceLifecycle
+
+/// Publishes the backlog of every active subscription as the Prometheus gauge
+/// `courier_pubsub_backlog{pubsub, topic, group}` (undelivered + in flight), refreshed every
+/// `interval`: what KEDA's Prometheus scaler reads. The same figure is served on demand at
+/// `GET /v1.0-alpha1/backlog/{pubsub}/{topic}`.
+struct BacklogReporter: Service {
+    let subscriptions: SubscriptionManager
+    let pubsubs: [String: SubscriptionManager.PubSub]
+    let interval: Duration
+
+    func run() async throws {
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            for s in subscriptions.activeSubscriptions {
+                guard let pubsub = pubsubs[s.pubsubName],
+                      let backlog = try? await pubsub.broker.backlog(topic: s.topic, group: pubsub.consumerGroup) else { continue }
+                Gauge(label: "courier_pubsub_backlog",
+                      dimensions: [("pubsub", s.pubsubName), ("topic", s.topic), ("group", pubsub.consumerGroup)])
+                    .record(backlog.total)
+            }
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
+        }
+    }
+}
