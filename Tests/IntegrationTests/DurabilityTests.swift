@@ -219,6 +219,8 @@ import Testing
                     "--dapr-graceful-shutdown-seconds", "3"]
         var courier = try CourierProcess(arguments: args, log: dir + "/courier.log")
         try await PortAllocator.waitUntilListening(httpPort)
+        // A new group starts at the newest message (initialOffset newest): publish once it exists.
+        try await Self.waitForSubscription("slow", port: httpPort)
         for n in 0..<10 {
             var request = HTTPClientRequest(url: "http://127.0.0.1:\(httpPort)/v1.0/publish/pubsub/slow")
             request.method = .POST
