@@ -9,6 +9,8 @@ public final class PollThread: Sendable {
     private let done = Mutex<(finished: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     /// Starts the thread. `body` is called repeatedly and should block briefly (a poll timeout).
+    /// What the closures capture lives until `stop` has returned: an owner that is dropped without
+    /// being stopped leaks its thread rather than crashing it.
     public init(name: String, body: @escaping @Sendable () -> Void, finish: @escaping @Sendable () -> Void) {
         let thread = Thread {
             while !self.stopping.load(ordering: .acquiring) { body() }

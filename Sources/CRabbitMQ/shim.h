@@ -2,6 +2,7 @@
 #define COURIER_CRABBITMQ_SHIM_H
 #include <amqp.h>
 #include <amqp_tcp_socket.h>
+#include <amqp_ssl_socket.h>
 #include <stdio.h>
 #include <string.h>
 

@@ -20,7 +20,7 @@ final class JetStreamSubscription: DeliverySource, DeliverySettler {
     func start(pull: PullSubscription, window: Int, logger: Logger) {
         let lastFailure = Mutex<ContinuousClock.Instant?>(nil)
         let queue = queue
-        let poller = PollThread(name: "jetstream-\(topic)", body: { [unowned self] in
+        let poller = PollThread(name: "jetstream-\(topic)", body: { [self] in
             let room = window - queue.count - self.inFlightCount
             if room <= 0 {
                 Thread.sleep(forTimeInterval: 0.002)

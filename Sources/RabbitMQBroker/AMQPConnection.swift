@@ -33,9 +33,12 @@ final class AMQPConnection: @unchecked Sendable {
     func open(_ e: RabbitMQOptions.Endpoint, heartbeat: Int) throws(BrokerError) {
         close()
         guard let conn = amqp_new_connection() else { throw BrokerError(.unavailable, "amqp: out of memory") }
-        guard let socket = amqp_tcp_socket_new(conn) else {
+        let socket: OpaquePointer
+        do throws(BrokerError) {
+            if let tls = e.tls { socket = try Self.tlsSocket(conn, tls) } else { socket = try Self.tcpSocket(conn) }
+        } catch {
             amqp_destroy_connection(conn)
-            throw BrokerError(.unavailable, "amqp: cannot create a socket")
+            throw error
         }
         var timeout = timeval(tv_sec: 5, tv_usec: 0)
         let rc = amqp_socket_open_noblock(socket, e.host, Int32(e.port), &timeout)
@@ -47,6 +50,35 @@ final class AMQPConnection: @unchecked Sendable {
         try check(courier_amqp_login(conn, e.vhost, Int32(heartbeat), e.user, e.password), "login as \(e.user)")
         amqp_channel_open(conn, 1)
         try check(amqp_get_rpc_reply(conn), "channel.open")
+    }
+
+    private static func tcpSocket(_ conn: amqp_connection_state_t) throws(BrokerError) -> OpaquePointer {
+        guard let socket = amqp_tcp_socket_new(conn) else { throw BrokerError(.unavailable, "amqp: cannot create a socket") }
+        return socket
+    }
+
+    /// A TLS socket that verifies the server's certificate chain and host name. The PEM texts are
+    /// written to private temporary files for OpenSSL to load, and removed right after.
+    private static func tlsSocket(_ conn: amqp_connection_state_t, _ tls: RabbitMQOptions.TLS) throws(BrokerError) -> OpaquePointer {
+        guard let socket = amqp_ssl_socket_new(conn) else { throw BrokerError(.unavailable, "amqp: cannot create a TLS socket") }
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-amqp-\(UUID().uuidString)").path
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        func file(_ pem: String, _ name: String) -> String {
+            let path = dir + "/" + name
+            _ = FileManager.default.createFile(atPath: path, contents: Data(pem.utf8), attributes: [.posixPermissions: 0o600])
+            return path
+        }
+        let ca = tls.caCert.map { file($0, "ca.pem") } ?? "/etc/ssl/certs/ca-certificates.crt"
+        var rc = amqp_ssl_socket_set_cacert(socket, ca)
+        guard rc == AMQP_STATUS_OK.rawValue else { throw BrokerError(.configuration, "amqp TLS caCert: \(String(cString: amqp_error_string2(rc)))") }
+        if let cert = tls.clientCert, let key = tls.clientKey {
+            rc = amqp_ssl_socket_set_key(socket, file(cert, "cert.pem"), file(key, "key.pem"))
+            guard rc == AMQP_STATUS_OK.rawValue else { throw BrokerError(.configuration, "amqp TLS client certificate: \(String(cString: amqp_error_string2(rc)))") }
+        }
+        amqp_ssl_socket_set_verify_peer(socket, 1)
+        amqp_ssl_socket_set_verify_hostname(socket, 1)
+        return socket
     }
 
     var isOpen: Bool { state != nil }

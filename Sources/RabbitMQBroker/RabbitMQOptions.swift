@@ -12,6 +12,15 @@ struct RabbitMQOptions: Sendable {
         var user = "guest"
         var password = "guest"
         var vhost = "/"
+        /// TLS (`amqps`): the PEM texts to trust and to present; the server's certificate and host
+        /// name are always verified.
+        var tls: TLS?
+    }
+
+    struct TLS: Sendable, Equatable {
+        var caCert: String?
+        var clientCert: String?
+        var clientKey: String?
     }
 
     var endpoint = Endpoint()
@@ -40,7 +49,10 @@ struct RabbitMQOptions: Sendable {
         if let conn = md["connectionString"] ?? md["host"], !conn.isEmpty {
             endpoint = try Self.parse(conn, fail: fail)
         } else {
-            if let p = md["protocol"], !p.isEmpty, p != "amqp" { throw fail("protocol '\(p)' is not supported (TLS, amqps, is not yet)") }
+            if let p = md["protocol"], !p.isEmpty {
+                guard p == "amqp" || p == "amqps" else { throw fail("protocol must be amqp or amqps, not '\(p)'") }
+                if p == "amqps" { endpoint.tls = TLS(); endpoint.port = 5671 }
+            }
             if let h = md["hostname"], !h.isEmpty {
                 let parts = h.split(separator: ":")
                 endpoint.host = String(parts[0])
@@ -49,9 +61,12 @@ struct RabbitMQOptions: Sendable {
             if let u = md["username"], !u.isEmpty { endpoint.user = u }
             if let p = md["password"] { endpoint.password = p }
         }
-        let saslExternal = try bool("saslExternal") ?? false
-        if md["caCert"] != nil || md["clientCert"] != nil || md["clientKey"] != nil || saslExternal {
-            throw fail("TLS options are not supported yet")
+        if try bool("saslExternal") == true { throw fail("saslExternal is not supported yet; use username and password") }
+        let ca = r.string("caCert"), cert = r.string("clientCert"), key = r.string("clientKey")
+        if (cert == nil) != (key == nil) { throw fail("clientCert and clientKey must be set together") }
+        if ca != nil || cert != nil {
+            guard endpoint.tls != nil else { throw fail("caCert, clientCert and clientKey need an amqps connection (amqps:// or protocol amqps)") }
+            endpoint.tls = TLS(caCert: ca, clientCert: cert, clientKey: key)
         }
         durable = try bool("durable") ?? true
         let legacyDelete = try bool("deleteWhenUnused")
@@ -76,8 +91,12 @@ struct RabbitMQOptions: Sendable {
     /// `amqp://user:password@host:port/vhost`.
     static func parse(_ s: String, fail: (String) -> BrokerError) throws(BrokerError) -> Endpoint {
         guard let url = URLComponents(string: s), let scheme = url.scheme else { throw fail("connectionString is not a URL: '\(s)'") }
-        guard scheme == "amqp" else { throw fail("connectionString scheme '\(scheme)' is not supported (amqps/TLS is not yet)") }
+        guard scheme == "amqp" || scheme == "amqps" else { throw fail("connectionString scheme must be amqp or amqps, not '\(scheme)'") }
         var e = Endpoint()
+        if scheme == "amqps" {
+            e.tls = TLS()
+            e.port = 5671
+        }
         if let h = url.host, !h.isEmpty { e.host = h }
         if let p = url.port { e.port = p }
         if let u = url.user { e.user = u.removingPercentEncoding ?? u }

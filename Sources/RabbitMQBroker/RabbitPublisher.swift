@@ -42,7 +42,7 @@ final class RabbitPublisher: Sendable {
     init(options: RabbitMQOptions, name: String, logger: Logger) {
         self.options = options
         let owner = Owner()
-        let thread = PollThread(name: "amqp-publisher-\(name)", body: { [unowned self] in
+        let thread = PollThread(name: "amqp-publisher-\(name)", body: { [self] in
             self.turn(owner, logger: logger)
         }, finish: {
             Self.failAll(owner, BrokerError(.closed, "rabbitmq publisher closed"))

@@ -64,8 +64,8 @@ final class RabbitSubscription: DeliverySource, DeliverySettler {
         let owner = Owner(topology: topology, prefetch: prefetch, logger: logger)
         let error = await withCheckedContinuation { (c: CheckedContinuation<BrokerError?, Never>) in
             owner.starting = c
-            let poller = PollThread(name: "amqp-\(topic)", body: { [unowned self] in self.turn(owner) },
-                                    finish: { [unowned self] in
+            let poller = PollThread(name: "amqp-\(topic)", body: { [self] in self.turn(owner) },
+                                    finish: { [self] in
                                         // Acks not yet sent would otherwise be lost with the connection and
                                         // the messages handed to another consumer again.
                                         if owner.connection.isOpen { try? self.sendSettles(owner.connection) }

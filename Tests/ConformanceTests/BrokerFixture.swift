@@ -172,7 +172,7 @@ extension BrokerFixture {
             return broker
         }, isolated: {
             let port = 35_672 + Int.random(in: 0..<1000)
-            let env = ["AMQP_PORT": "\(port)", "RABBIT_DIST_PORT": "\(port + 1000)", "EPMD_PORT": "\(port + 2000)", "RABBIT_NODE": "rabbit\(port)",
+            let env = ["AMQP_PORT": "\(port)", "AMQPS_PORT": "\(port + 3000)", "RABBIT_DIST_PORT": "\(port + 1000)", "EPMD_PORT": "\(port + 2000)", "RABBIT_NODE": "rabbit\(port)",
                        "BROKERS_DIR": FileManager.default.temporaryDirectory.appendingPathComponent("conformance-rabbitmq-\(port)").path]
             try await BrokerScript.run(env: env, "start", "rabbitmq")
             let broker = try RabbitMQBroker(component: rabbitComponent(url: "amqp://guest:guest@127.0.0.1:\(port)/"), logger: logger)

@@ -10,7 +10,12 @@ import Testing
         var md = ["connectionString": url, "deliveryMode": "2", "deletedWhenUnused": "false"]
         md.merge(extra) { $1 }
         let b = try RabbitMQBroker(component: Component(name: "pubsub", type: "pubsub.rabbitmq", metadata: ComponentMetadata(md)), logger: BrokerFixture.logger)
-        try await b.connect()
+        do {
+            try await b.connect()
+        } catch {
+            await b.close()
+            throw error
+        }
         return b
     }
 
@@ -103,8 +108,22 @@ import Testing
         await b.close()
     }
 
+    @Test func tlsVerifiesTheServerAgainstTheGivenCA() async throws {
+        guard let url = AdapterTest.server("AMQPS_URL"), let caFile = AdapterTest.server("RABBITMQ_CA_FILE") else { return }
+        let ca = try String(contentsOfFile: caFile, encoding: .utf8)
+        let b = try await broker(url, ["caCert": ca])
+        let topic = AdapterTest.topic("tls")
+        let s = try await b.subscribe(SubscribeRequest(topic: topic, group: "g"))
+        try await b.publish(BrokerMessage(topic: topic, payload: Array("secret".utf8)))
+        #expect(try await AdapterTest.collect(s, max: 1, within: 3) == ["secret"])
+        await b.close()
+        // The system trust store does not know the test CA: the handshake must fail.
+        await #expect(throws: BrokerError.self) { _ = try await broker(url) }
+    }
+
     @Test func badOptionsAreConfigurationErrors() {
-        for md in [["connectionString": "amqps://x"], ["deliveryMode": "7"], ["exchangeKind": "ring"], ["durable": "perhaps"], ["caCert": "pem"]] {
+        for md in [["connectionString": "amqps://x", "clientCert": "pem"], ["connectionString": "amqp://x", "caCert": "pem"], ["deliveryMode": "7"],
+                   ["exchangeKind": "ring"], ["durable": "perhaps"], ["saslExternal": "true"], ["connectionString": "http://x"]] {
             #expect(throws: BrokerError.self, "\(md)") {
                 try RabbitMQBroker(component: Component(name: "p", type: "pubsub.rabbitmq", metadata: ComponentMetadata(md)), logger: BrokerFixture.logger)
             }
