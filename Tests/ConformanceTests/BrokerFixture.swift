@@ -196,7 +196,7 @@ extension BrokerFixture {
         }
         var fixture = BrokerFixture(name: "mqtt", make: { try await mqttBroker(url: url) }, isolated: {
             let port = 21_883 + Int.random(in: 0..<1000)
-            let env = ["MQTT_PORT": "\(port)",
+            let env = ["MQTT_PORT": "\(port)", "MQTTS_PORT": "\(port + 1000)",
                        "BROKERS_DIR": FileManager.default.temporaryDirectory.appendingPathComponent("conformance-mqtt-\(port)").path]
             try await BrokerScript.run(env: env, "start", "mosquitto")
             let broker = try await mqttBroker(url: "tcp://127.0.0.1:\(port)")

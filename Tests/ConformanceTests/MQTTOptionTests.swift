@@ -59,6 +59,19 @@ import Testing
         await late.close()
     }
 
+    @Test func tlsVerifiesTheServerAgainstTheGivenCA() async throws {
+        guard let url = AdapterTest.server("MQTTS_URL"), let caFile = AdapterTest.server("MOSQUITTO_CA_FILE") else { return }
+        let ca = try String(contentsOfFile: caFile, encoding: .utf8)
+        let b = try await broker(url, app: "tls", ["caCert": ca])
+        let topic = AdapterTest.topic("tls")
+        let s = try await b.subscribe(SubscribeRequest(topic: topic, group: "tls"))
+        try await b.publish(BrokerMessage(topic: topic, payload: Array("secret".utf8)))
+        #expect(try await AdapterTest.collect(s, max: 1, within: 3) == ["secret"])
+        await b.close()
+        // The system trust store does not know the test CA: no connection.
+        await #expect(throws: BrokerError.self) { _ = try await broker(url, app: "untrusted") }
+    }
+
     @Test func badOptionsAreConfigurationErrors() async {
         for md in [["consumerID": "x"], ["url": "http://h:1"], ["url": "tcp://h:1", "qos": "3"], ["url": "tcp://h:1", "retain": "maybe"],
                    ["url": "ssl://h:1", "clientCert": "pem"]] {
