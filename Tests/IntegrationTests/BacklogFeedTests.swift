@@ -15,8 +15,14 @@ import Testing
             #expect(busy.status == 200)
             #expect(busy.json?["total"] as? Int == 5, "\(busy.body)")
             #expect(busy.json?["consumerGroup"] as? String == "workers")
-            let gauge = try await h.request(.GET, "/metrics", port: h.metricsPort)
-            #expect(gauge.body.contains(#"courier_pubsub_backlog{pubsub="pubsub",topic="jobs",group="workers"} 5"#), "\(gauge.body)")
+            // The gauge is refreshed every 200 ms here: wait for a refresh that saw all five.
+            let line = #"courier_pubsub_backlog{pubsub="pubsub",topic="jobs",group="workers"} 5"#
+            var gauge = try await h.request(.GET, "/metrics", port: h.metricsPort)
+            for _ in 0..<50 where !gauge.body.contains(line) {
+                try await Task.sleep(for: .milliseconds(100))
+                gauge = try await h.request(.GET, "/metrics", port: h.metricsPort)
+            }
+            #expect(gauge.body.contains(line), "\(gauge.body)")
 
             open.store(true, ordering: .relaxed)
             var total = -1
