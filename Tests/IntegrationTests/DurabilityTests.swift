@@ -33,80 +33,34 @@ import Testing
 
     /// The pub/sub component for a broker kind, or `nil` when its server is not configured.
     static func component(_ kind: String) -> String? {
+        let env = ProcessInfo.processInfo.environment
         switch kind {
         case "embedded": return Harness.defaultPubsub
         case "redis":
-            guard let url = ProcessInfo.processInfo.environment["REDIS_URL"], let u = URL(string: url), let host = u.host else { return nil }
-            return """
-                apiVersion: dapr.io/v1alpha1
-                kind: Component
-                metadata: { name: pubsub }
-                spec:
-                  type: pubsub.redis
-                  version: v1
-                  metadata:
-                  - { name: redisHost, value: "\(host):\(u.port ?? 6379)" }
-                  - { name: processingTimeout, value: 2s }
-                  - { name: redeliverInterval, value: 1s }
-                """
+            guard let url = env["REDIS_URL"], let u = URL(string: url), let host = u.host else { return nil }
+            return yaml("pubsub.redis", [("redisHost", "\(host):\(u.port ?? 6379)"), ("processingTimeout", "2s"), ("redeliverInterval", "1s")])
         case "kafka", "kafka-noida":
-            guard let brokers = ProcessInfo.processInfo.environment[kind == "kafka" ? "KAFKA_BROKERS" : "NOIDA_KAFKA_BROKERS"] else { return nil }
-            return """
-                apiVersion: dapr.io/v1alpha1
-                kind: Component
-                metadata: { name: pubsub }
-                spec:
-                  type: pubsub.kafka
-                  version: v1
-                  metadata:
-                  - { name: brokers, value: "\(brokers)" }
-                  - { name: authType, value: none }
-                  - { name: initialOffset, value: oldest }
-                  - { name: sessionTimeout, value: 6s }
-                  - { name: heartbeatInterval, value: 500ms }
-                """
+            guard let brokers = env[kind == "kafka" ? "KAFKA_BROKERS" : "NOIDA_KAFKA_BROKERS"] else { return nil }
+            return yaml("pubsub.kafka", [("brokers", brokers), ("authType", "none"), ("initialOffset", "oldest"),
+                                         ("sessionTimeout", "6s"), ("heartbeatInterval", "500ms")])
         case "jetstream":
-            guard let url = ProcessInfo.processInfo.environment["NATS_URL"] else { return nil }
-            return """
-                apiVersion: dapr.io/v1alpha1
-                kind: Component
-                metadata: { name: pubsub }
-                spec:
-                  type: pubsub.jetstream
-                  version: v1
-                  metadata:
-                  - { name: natsURL, value: "\(url)" }
-                  - { name: ackWait, value: 5s }
-                """
+            guard let url = env["NATS_URL"] else { return nil }
+            return yaml("pubsub.jetstream", [("natsURL", url), ("ackWait", "5s")])
         case "rabbitmq":
-            guard let url = ProcessInfo.processInfo.environment["AMQP_URL"] else { return nil }
-            return """
-                apiVersion: dapr.io/v1alpha1
-                kind: Component
-                metadata: { name: pubsub }
-                spec:
-                  type: pubsub.rabbitmq
-                  version: v1
-                  metadata:
-                  - { name: connectionString, value: "\(url)" }
-                  - { name: deliveryMode, value: "2" }
-                  - { name: deletedWhenUnused, value: "false" }
-                  - { name: reconnectWaitSeconds, value: "1" }
-                """
+            guard let url = env["AMQP_URL"] else { return nil }
+            return yaml("pubsub.rabbitmq", [("connectionString", url), ("deliveryMode", "2"), ("deletedWhenUnused", "false"),
+                                            ("reconnectWaitSeconds", "1")])
         case "mqtt":
-            guard let url = ProcessInfo.processInfo.environment["MQTT_URL"] else { return nil }
-            return """
-                apiVersion: dapr.io/v1alpha1
-                kind: Component
-                metadata: { name: pubsub }
-                spec:
-                  type: pubsub.mqtt3
-                  version: v1
-                  metadata:
-                  - { name: url, value: "\(url)" }
-                """
+            guard let url = env["MQTT_URL"] else { return nil }
+            return yaml("pubsub.mqtt3", [("url", url)])
         default: return nil
         }
+    }
+
+    /// A `Component` file named `pubsub` of `type` with `metadata`.
+    static func yaml(_ type: String, _ metadata: [(String, String)]) -> String {
+        let items = metadata.map { #"  - { name: \#($0.0), value: "\#($0.1)" }"# }.joined(separator: "\n")
+        return "apiVersion: dapr.io/v1alpha1\nkind: Component\nmetadata: { name: pubsub }\nspec:\n  type: \(type)\n  version: v1\n  metadata:\n\(items)\n"
     }
 
     /// The component for `kind`, or `nil` after recording why it cannot run: a skip with its reason,
