@@ -20,36 +20,40 @@ public struct BrokerRegistry: Sendable {
         public var logger: Logger
     }
 
+    /// Checks a component's metadata without connecting.
+    public typealias Check = @Sendable (Component) throws(BrokerError) -> Void
+
     private var factories: [String: Factory] = [:]
+    private var checks: [String: Check] = [:]
 
     public init() {}
 
     /// The adapters this build of Courier ships.
     public static let standard: BrokerRegistry = {
         var r = BrokerRegistry()
-        r.register("pubsub.embedded") { component, context throws(BrokerError) in
+        r.register("pubsub.embedded", check: EmbeddedBroker.validate) { component, context throws(BrokerError) in
             try EmbeddedBroker(component: component, durable: true, dataDirectory: context.dataDirectory, logger: context.logger)
         }
-        r.register("pubsub.in-memory") { component, context throws(BrokerError) in
+        r.register("pubsub.in-memory", check: EmbeddedBroker.validate) { component, context throws(BrokerError) in
             try EmbeddedBroker(component: component, durable: false, dataDirectory: context.dataDirectory, logger: context.logger)
         }
-        r.register("pubsub.redis") { component, context throws(BrokerError) in
+        r.register("pubsub.redis", check: RedisBroker.validate) { component, context throws(BrokerError) in
             let broker = try RedisBroker(component: component, logger: context.logger)
             try await broker.connect()
             return broker
         }
-        r.register("pubsub.kafka") { component, context throws(BrokerError) in
+        r.register("pubsub.kafka", check: KafkaBroker.validate) { component, context throws(BrokerError) in
             let broker = try KafkaBroker(component: component, logger: context.logger)
             return try await connected(broker) { () throws(BrokerError) in try await broker.connect() }
         }
-        r.register("pubsub.jetstream") { component, context throws(BrokerError) in
+        r.register("pubsub.jetstream", check: JetStreamBroker.validate) { component, context throws(BrokerError) in
             try await JetStreamBroker(component: component, logger: context.logger)
         }
-        r.register("pubsub.rabbitmq") { component, context throws(BrokerError) in
+        r.register("pubsub.rabbitmq", check: RabbitMQBroker.validate) { component, context throws(BrokerError) in
             let broker = try RabbitMQBroker(component: component, logger: context.logger)
             return try await connected(broker) { () throws(BrokerError) in try await broker.connect() }
         }
-        r.register("pubsub.mqtt3") { component, context throws(BrokerError) in
+        r.register("pubsub.mqtt3", check: MQTTBroker.validate) { component, context throws(BrokerError) in
             try await MQTTBroker(component: component, appID: context.appID, dataDirectory: context.dataDirectory, logger: context.logger)
         }
         return r
@@ -66,7 +70,20 @@ public struct BrokerRegistry: Sendable {
         return broker
     }
 
-    public mutating func register(_ type: String, _ factory: @escaping Factory) { factories[type] = factory }
+    public mutating func register(_ type: String, check: Check? = nil, _ factory: @escaping Factory) {
+        factories[type] = factory
+        checks[type] = check
+    }
+
+    /// The problem with a component's metadata, if its adapter finds one.
+    public func check(_ component: Component) -> BrokerError? {
+        do {
+            try checks[component.type]?(component)
+            return nil
+        } catch {
+            return error
+        }
+    }
 
     /// Whether `type` (ignoring the `/version` suffix) has an adapter.
     public func supports(_ type: String) -> Bool { factories[type] != nil }

@@ -37,6 +37,12 @@ public final class CourierRuntime: Sendable {
         var paths = options.resourcesPaths
         if let config = options.configPath { paths.append(config) }
         var set = loader.load(paths: paths)
+        for component in set.components {
+            if let problem = registry.check(component) {
+                let detail = problem.message.hasPrefix("\(component.name): ") ? String(problem.message.dropFirst(component.name.count + 2)) : problem.message
+                set.problems.append(ResourceProblem(component.location, "component '\(component.name)' (\(component.type)): \(detail)"))
+            }
+        }
         if let config = options.configPath, set.configuration == nil, !set.problems.contains(where: { $0.location.file == config }) {
             set.problems.append(ResourceProblem(SourceLocation(file: config, line: 1), "--config file holds no Configuration resource"))
         }

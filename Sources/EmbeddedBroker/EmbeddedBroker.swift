@@ -70,6 +70,11 @@ public final class EmbeddedBroker: MessageBroker {
         try self.init(name: component.name, type: component.type, options: options, logger: logger)
     }
 
+    /// Checks the component's metadata without opening a store (for `courier validate`).
+    public static func validate(_ component: Component) throws(BrokerError) {
+        _ = try EmbeddedOptions(component: component, durable: true, defaultDirectory: ".")
+    }
+
     public func publish(_ message: BrokerMessage) async throws(BrokerError) {
         guard message.payload.count <= options.maxMessageBytes else {
             throw BrokerError(.rejected, "message of \(message.payload.count) bytes exceeds maxMessageBytes \(options.maxMessageBytes)")

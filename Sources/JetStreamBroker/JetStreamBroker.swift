@@ -29,6 +29,9 @@ public final class JetStreamBroker: MessageBroker {
         self.logger = logger
     }
 
+    /// Checks the component's metadata without connecting (for `courier validate`).
+    public static func validate(_ component: Component) throws(BrokerError) { _ = try JetStreamOptions(component: component) }
+
     /// The stream that stores `topic`: `streamName`, or one stream per topic named after it.
     func stream(for topic: String) -> String { options.streamName ?? JetStreamOptions.sanitize(topic) }
 

@@ -32,6 +32,9 @@ public final class KafkaBroker: MessageBroker {
         try await runBlocking { () throws(BrokerError) in try KafkaAdmin.ping(properties: properties, timeoutMs: 10_000) }
     }
 
+    /// Checks the component's metadata without connecting (for `courier validate`).
+    public static func validate(_ component: Component) throws(BrokerError) { _ = try KafkaOptions(component: component) }
+
     /// The librdkafka version this process runs with.
     public static var libraryVersion: String { RdKafkaHandle.version }
 

@@ -56,6 +56,9 @@ public final class MQTTBroker: MessageBroker {
         }
     }
 
+    /// Checks the component's metadata without connecting (for `courier validate`).
+    public static func validate(_ component: Component) throws(BrokerError) { _ = try MQTTOptions(component: component, appID: "app") }
+
     private func closeClient() async {
         let client = client
         _ = try? await runBlocking { () throws(BrokerError) in client.close() }

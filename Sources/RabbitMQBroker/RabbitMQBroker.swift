@@ -26,6 +26,9 @@ public final class RabbitMQBroker: MessageBroker {
         self.logger = logger
     }
 
+    /// Checks the component's metadata without connecting (for `courier validate`).
+    public static func validate(_ component: Component) throws(BrokerError) { _ = try RabbitMQOptions(component: component) }
+
     /// Checks the broker answers (a passive queue check through the publishing connection).
     public func connect() async throws(BrokerError) {
         _ = try await publisher.readyCount("amq.courier.ping")

@@ -23,6 +23,9 @@ public final class RedisBroker: MessageBroker {
         self.logger = logger
     }
 
+    /// Checks the component's metadata without connecting (for `courier validate`).
+    public static func validate(_ component: Component) throws(BrokerError) { _ = try RedisOptions(component: component) }
+
     /// Checks the server answers; used at start-up so a wrong address fails loudly.
     public func connect() async throws(BrokerError) {
         if case .error(let e) = try await commands.send("PING") { throw BrokerError(.unavailable, "redis PING: \(e)") }

@@ -46,8 +46,29 @@ import Testing
         let dir = try directory(["p.yaml": "kind: Component\nmetadata:\n  name: ps\nspec:\n  type: pubsub.embedded\n  metadata:\n  - name: synchronous\n    value: sometimes\n"])
         let (status, output) = try run(["run", "--resources-path", dir, "--data-dir", dir + "/data", "--dapr-http-port", "0", "--metrics-port", "0"])
         #expect(status == 1)
-        #expect(output.contains("\(dir)/p.yaml:1: component 'ps' (pubsub.embedded) failed to start"), "\(output)")
-        #expect(output.contains("synchronous must be normal or full"))
+        #expect(output.contains("\(dir)/p.yaml:1: component 'ps' (pubsub.embedded): synchronous must be normal or full"), "\(output)")
+    }
+
+    @Test func validateChecksEveryBrokersMetadataWithoutConnecting() throws {
+        func component(_ name: String, _ type: String, _ metadata: [(String, String)]) -> String {
+            "kind: Component\nmetadata:\n  name: \(name)\nspec:\n  type: \(type)\n  metadata:\n"
+                + metadata.map { "  - name: \($0.0)\n    value: \"\($0.1)\"\n" }.joined()
+        }
+        let dir = try directory([
+            "k.yaml": component("k", "pubsub.kafka", [("brokers", "127.0.0.1:1"), ("authType", "none"), ("initialOffset", "middle")]),
+            "r.yaml": component("r", "pubsub.rabbitmq", [("connectionString", "amqp://127.0.0.1:1"), ("exchangeKind", "ring")]),
+            "m.yaml": component("m", "pubsub.mqtt3", [("url", "tcp://127.0.0.1:1"), ("qos", "3")]),
+            "j.yaml": component("j", "pubsub.jetstream", [("natsURL", "nats://127.0.0.1:1"), ("deliverPolicy", "sometimes")]),
+            "d.yaml": component("d", "pubsub.redis", [("redisHost", "127.0.0.1:1"), ("queueDepth", "-1")]),
+        ])
+        let (status, output) = try run(["validate", dir])
+        #expect(status == 1)
+        #expect(output.contains("\(dir)/k.yaml:1: component 'k' (pubsub.kafka): initialOffset must be newest or oldest"), "\(output)")
+        #expect(output.contains("\(dir)/r.yaml:1: component 'r' (pubsub.rabbitmq): exchangeKind must be"), "\(output)")
+        #expect(output.contains("\(dir)/m.yaml:1: component 'm' (pubsub.mqtt3): qos must be 0, 1 or 2"), "\(output)")
+        #expect(output.contains("\(dir)/j.yaml:1: component 'j' (pubsub.jetstream): deliverPolicy must be"), "\(output)")
+        #expect(output.contains("\(dir)/d.yaml:1: component 'd' (pubsub.redis): queueDepth must be a positive integer"), "\(output)")
+        #expect(output.contains("5 problem(s) found"), "\(output)")
     }
 
     @Test func badFlagsAreUsageErrors() throws {
