@@ -39,8 +39,7 @@ public struct BrokerRegistry: Sendable {
         }
         r.register("pubsub.redis", check: RedisBroker.validate) { component, context throws(BrokerError) in
             let broker = try RedisBroker(component: component, logger: context.logger)
-            try await broker.connect()
-            return broker
+            return try await connected(broker) { () throws(BrokerError) in try await broker.connect() }
         }
         r.register("pubsub.kafka", check: KafkaBroker.validate) { component, context throws(BrokerError) in
             let broker = try KafkaBroker(component: component, logger: context.logger)

@@ -27,8 +27,6 @@ struct JetStreamOptions: Sendable {
     var backOffNanos: [Int64] = []
     var replicas: Int64 = 0
     var memoryStorage = false
-    /// Messages fetched ahead of the subscriber.
-    var fetchWindow = 64
 
     init(component: Component) throws(BrokerError) {
         let md = component.metadata

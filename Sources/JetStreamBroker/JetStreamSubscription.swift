@@ -10,7 +10,7 @@ import Synchronization
 final class JetStreamSubscription: DeliverySource, DeliverySettler {
     let topic: String
     private let queue = HandOffQueue<FetchedMessage>()
-    private let inFlight = Mutex<(next: UInt64, byToken: [UInt64: NatsMessage])>((1, [:]))
+    private let inFlight = DeliveryTokens<NatsMessage>()
     private let pollerBox = Mutex<PollThread?>(nil)
 
     init(topic: String) {
@@ -21,7 +21,7 @@ final class JetStreamSubscription: DeliverySource, DeliverySettler {
         let lastFailure = Mutex<ContinuousClock.Instant?>(nil)
         let queue = queue
         let poller = PollThread(name: "jetstream-\(topic)", body: { [self] in
-            let room = window - queue.count - self.inFlightCount
+            let room = window - queue.count - self.inFlight.count
             if room <= 0 {
                 Thread.sleep(forTimeInterval: 0.002)
                 return
@@ -43,18 +43,11 @@ final class JetStreamSubscription: DeliverySource, DeliverySettler {
         pollerBox.withLock { $0 = poller }
     }
 
-    private var inFlightCount: Int { inFlight.withLock { $0.byToken.count } }
-
     // MARK: DeliverySource
 
     func next() async throws(BrokerError) -> Delivery? {
         guard let m = await queue.take() else { return nil }
-        let token = inFlight.withLock { s -> UInt64 in
-            let t = s.next
-            s.next += 1
-            s.byToken[t] = m.message
-            return t
-        }
+        let token = inFlight.issue(m.message)
         return Delivery(topic: topic, payload: m.payload, metadata: m.headers, token: token, attempt: max(m.deliveries, 1), settler: self)
     }
 
@@ -69,14 +62,14 @@ final class JetStreamSubscription: DeliverySource, DeliverySettler {
     // MARK: DeliverySettler
 
     func ack(_ delivery: Delivery) async throws(BrokerError) {
-        inFlight.withLock { $0.byToken.removeValue(forKey: delivery.token) }?.ack()
+        inFlight.take(delivery.token)?.ack()
     }
 
     func nack(_ delivery: Delivery, redeliverAfter delay: Double) async throws(BrokerError) {
-        inFlight.withLock { $0.byToken.removeValue(forKey: delivery.token) }?.nak(delayMs: Int64(delay * 1000))
+        inFlight.take(delivery.token)?.nak(delayMs: Int64(delay * 1000))
     }
 
     func abandoned(token: UInt64, topic: String) {
-        inFlight.withLock { $0.byToken.removeValue(forKey: token) }?.nak(delayMs: 0)
+        inFlight.take(token)?.nak(delayMs: 0)
     }
 }

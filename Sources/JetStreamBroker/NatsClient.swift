@@ -113,7 +113,12 @@ final class NatsClient: Sendable {
         let error: String? = await withCheckedContinuation { c in
             waiters.waiting.withLock { $0[key] = c }
             var owned: OpaquePointer? = message
-            let status = js_PublishMsgAsync(js, &owned, nil)
+            // Bounded: a PubAck lost with a connection fails the publish after 10 s instead of
+            // leaving the HTTP request waiting forever.
+            var options = jsPubOptions()
+            jsPubOptions_Init(&options)
+            options.MaxWait = 10_000
+            let status = js_PublishMsgAsync(js, &owned, &options)
             if status != NATS_OK {
                 natsMsg_Destroy(owned)  // still ours when the call failed
                 waiters.waiting.withLock { $0.removeValue(forKey: key) }?.resume(returning: Self.lastError(status))

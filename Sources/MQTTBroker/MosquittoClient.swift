@@ -46,7 +46,7 @@ final class MosquittoClient: Sendable {
 
     private let handle: Handle
     private let events: Events
-    private let tempFiles: [String]
+    private let pem: PEMFiles?
 
     private static let libraryReady: Bool = { mosquitto_lib_init() == MOSQ_ERR_SUCCESS.rawValue }()
 
@@ -56,25 +56,18 @@ final class MosquittoClient: Sendable {
         guard let raw = mosquitto_new(clientID, options.cleanSession, Unmanaged.passUnretained(events).toOpaque()) else {
             throw BrokerError(.configuration, "mqtt: cannot create a client with id '\(clientID)'")
         }
-        var files: [String] = []
+        // libmosquitto reads the certificate files at every (re)connect: they live until `close`.
+        let pem = options.tls ? PEMFiles(prefix: "courier-mqtt") : nil
         do throws(BrokerError) {
             if let user = options.username { _ = mosquitto_username_pw_set(raw, user, options.password) }
-            if options.tls {
-                let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-mqtt-\(UUID().uuidString)").path
-                try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-                func write(_ pem: String?, _ name: String) -> String? {
-                    guard let pem else { return nil }
-                    let path = dir + "/" + name
-                    _ = FileManager.default.createFile(atPath: path, contents: Data(pem.utf8), attributes: [.posixPermissions: 0o600])
-                    files.append(path)
-                    return path
-                }
-                let ca = write(options.caCert, "ca.pem"), cert = write(options.clientCert, "cert.pem"), key = write(options.clientKey, "key.pem")
+            if let pem {
+                let ca = pem.write(options.caCert, "ca.pem"), cert = pem.write(options.clientCert, "cert.pem"), key = pem.write(options.clientKey, "key.pem")
                 let rc = mosquitto_tls_set(raw, ca, ca == nil ? "/etc/ssl/certs" : nil, cert, key, nil)
                 guard rc == MOSQ_ERR_SUCCESS.rawValue else { throw BrokerError(.configuration, "mqtt TLS: \(String(cString: mosquitto_strerror(rc)))") }
             }
         } catch {
             mosquitto_destroy(raw)
+            pem?.remove()
             throw error
         }
         _ = mosquitto_int_option(raw, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311)
@@ -113,7 +106,7 @@ final class MosquittoClient: Sendable {
         }
         handle = Handle(raw: raw)
         self.events = events
-        tempFiles = files
+        self.pem = pem
         let rc = mosquitto_connect_async(raw, options.host, Int32(options.port), 30)
         guard rc == MOSQ_ERR_SUCCESS.rawValue || rc == MOSQ_ERR_ERRNO.rawValue else {
             mosquitto_destroy(raw)
@@ -196,7 +189,7 @@ final class MosquittoClient: Sendable {
         _ = mosquitto_disconnect(handle.raw)
         _ = mosquitto_loop_stop(handle.raw, false)
         mosquitto_destroy(handle.raw)
-        for f in tempFiles { try? FileManager.default.removeItem(atPath: f) }
+        pem?.remove()
         withExtendedLifetime(events) {}
     }
 }

@@ -61,19 +61,13 @@ final class AMQPConnection: @unchecked Sendable {
     /// written to private temporary files for OpenSSL to load, and removed right after.
     private static func tlsSocket(_ conn: amqp_connection_state_t, _ tls: RabbitMQOptions.TLS) throws(BrokerError) -> OpaquePointer {
         guard let socket = amqp_ssl_socket_new(conn) else { throw BrokerError(.unavailable, "amqp: cannot create a TLS socket") }
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-amqp-\(UUID().uuidString)").path
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        defer { try? FileManager.default.removeItem(atPath: dir) }
-        func file(_ pem: String, _ name: String) -> String {
-            let path = dir + "/" + name
-            _ = FileManager.default.createFile(atPath: path, contents: Data(pem.utf8), attributes: [.posixPermissions: 0o600])
-            return path
-        }
-        let ca = tls.caCert.map { file($0, "ca.pem") } ?? "/etc/ssl/certs/ca-certificates.crt"
+        let pem = PEMFiles(prefix: "courier-amqp")  // OpenSSL loads them when set: removed on return
+        defer { pem.remove() }
+        let ca = pem.write(tls.caCert, "ca.pem") ?? "/etc/ssl/certs/ca-certificates.crt"
         var rc = amqp_ssl_socket_set_cacert(socket, ca)
         guard rc == AMQP_STATUS_OK.rawValue else { throw BrokerError(.configuration, "amqp TLS caCert: \(String(cString: amqp_error_string2(rc)))") }
         if let cert = tls.clientCert, let key = tls.clientKey {
-            rc = amqp_ssl_socket_set_key(socket, file(cert, "cert.pem"), file(key, "key.pem"))
+            rc = amqp_ssl_socket_set_key(socket, pem.write(cert, "cert.pem"), pem.write(key, "key.pem"))
             guard rc == AMQP_STATUS_OK.rawValue else { throw BrokerError(.configuration, "amqp TLS client certificate: \(String(cString: amqp_error_string2(rc)))") }
         }
         amqp_ssl_socket_set_verify_peer(socket, 1)

@@ -38,7 +38,6 @@ struct RabbitMQOptions: Sendable {
     var maxLenBytes: Int64?
     /// Component-wide message TTL (per-publish `ttlInSeconds` wins).
     var ttlSeconds: Int64?
-    var clientName: String?
 
     init(component: Component) throws(BrokerError) {
         let md = component.metadata
@@ -85,7 +84,6 @@ struct RabbitMQOptions: Sendable {
         maxLen = try int("maxLen")
         maxLenBytes = try int("maxLenBytes")
         ttlSeconds = try int("ttlInSeconds")
-        clientName = md["clientName"]
     }
 
     /// `amqp://user:password@host:port/vhost`.

@@ -32,7 +32,7 @@ final class RabbitSubscription: DeliverySource, DeliverySettler {
     private let options: RabbitMQOptions
     private let queue = HandOffQueue<Received>()
     private let settles = Mutex<[(generation: Int, action: Settle)]>([])
-    private let inFlight = Mutex<(next: UInt64, byToken: [UInt64: (tag: UInt64, generation: Int)])>((1, [:]))
+    private let inFlight = DeliveryTokens<(tag: UInt64, generation: Int)>()
     private let generation = Atomic<Int>(0)
     private let pollerBox = Mutex<PollThread?>(nil)
     private let stopped = Atomic<Bool>(false)
@@ -108,7 +108,7 @@ final class RabbitSubscription: DeliverySource, DeliverySettler {
         do throws(BrokerError) {
             let current = generation.load(ordering: .relaxed)
             try sendSettles(connection)
-            let busy = inFlightCount > 0 || queue.count > 0
+            let busy = inFlight.count > 0 || queue.count > 0
             if let e = try connection.nextDelivery(timeoutMs: busy ? 2 : 50) {
                 queue.put(Received(tag: e.deliveryTag, generation: current, body: e.body, headers: e.headers, redelivered: e.redelivered))
             }
@@ -152,23 +152,16 @@ final class RabbitSubscription: DeliverySource, DeliverySettler {
         try c.consume(queue: t.queue, prefetch: prefetch, noAck: options.autoAck)
     }
 
-    private var inFlightCount: Int { inFlight.withLock { $0.byToken.count } }
-
     /// Queued plus handed out and not yet settled.
-    var held: Int { queue.count + inFlightCount }
+    var held: Int { queue.count + inFlight.count }
 
     // MARK: DeliverySource
 
     func next() async throws(BrokerError) -> Delivery? {
         while let r = await queue.take() {
             guard r.generation == generation.load(ordering: .relaxed) else { continue }  // from a lost connection
-            let autoAck = options.autoAck  // already settled by the broker: nothing to remember
-            let token = inFlight.withLock { s -> UInt64 in
-                let t = s.next
-                s.next += 1
-                if !autoAck { s.byToken[t] = (r.tag, r.generation) }
-                return t
-            }
+            // With autoAck the broker already considers it settled: nothing to remember.
+            let token = options.autoAck ? inFlight.issueUntracked() : inFlight.issue((r.tag, r.generation))
             return Delivery(topic: topic, payload: r.body, metadata: r.headers, token: token, attempt: r.redelivered ? 2 : 1, settler: self)
         }
         return nil
@@ -183,7 +176,7 @@ final class RabbitSubscription: DeliverySource, DeliverySettler {
     // MARK: DeliverySettler
 
     private func settle(_ token: UInt64, _ make: (UInt64) -> Settle) {
-        guard !options.autoAck, let (tag, gen) = inFlight.withLock({ $0.byToken.removeValue(forKey: token) }) else { return }
+        guard !options.autoAck, let (tag, gen) = inFlight.take(token) else { return }
         settles.withLock { $0.append((gen, make(tag))) }
     }
 

@@ -16,7 +16,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
     let reader: RedisConnection
     let inbox: RedisInbox
     let logger: Logger
-    private let ids = Mutex<(next: UInt64, byToken: [UInt64: (id: String, attempt: Int)])>((1, [:]))
+    private let ids = DeliveryTokens<(id: String, attempt: Int)>()
     /// Entry ids this subscription holds (queued in the inbox or handed out, not yet settled), so the
     /// pending-entry sweep never hands out a second copy of one it is still working on.
     private let held = Mutex<Set<String>>([])
@@ -45,12 +45,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
 
     func next() async throws(BrokerError) -> Delivery? {
         guard let entry = await inbox.take() else { return nil }
-        let token = ids.withLock { state -> UInt64 in
-            let t = state.next
-            state.next += 1
-            state.byToken[t] = (entry.id, entry.attempt)
-            return t
-        }
+        let token = ids.issue((entry.id, entry.attempt))
         return Delivery(topic: topic, payload: entry.payload, metadata: entry.metadata, token: token, attempt: entry.attempt, settler: self)
     }
 
@@ -64,7 +59,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
     // MARK: DeliverySettler
 
     func ack(_ delivery: Delivery) async throws(BrokerError) {
-        guard let (id, _) = ids.withLock({ $0.byToken.removeValue(forKey: delivery.token) }) else { return }
+        guard let (id, _) = ids.take(delivery.token) else { return }
         held.withLock { _ = $0.remove(id) }
         do {
             _ = try await commands.send("XACK", topic, group, id)
@@ -74,12 +69,12 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
     }
 
     func nack(_ delivery: Delivery, redeliverAfter delay: Double) async throws(BrokerError) {
-        guard let (id, attempt) = ids.withLock({ $0.byToken.removeValue(forKey: delivery.token) }) else { return }
+        guard let (id, attempt) = ids.take(delivery.token) else { return }
         scheduleReclaim(id: id, attempt: attempt + 1, after: delay)
     }
 
     func abandoned(token: UInt64, topic: String) {
-        guard let (id, attempt) = ids.withLock({ $0.byToken.removeValue(forKey: token) }) else { return }
+        guard let (id, attempt) = ids.take(token) else { return }
         scheduleReclaim(id: id, attempt: attempt + 1, after: 0)
     }
 

@@ -171,7 +171,7 @@ extension BrokerFixture {
             try await broker.connect()
             return broker
         }, isolated: {
-            let port = 35_672 + Int.random(in: 0..<1000)
+            let port = 10_000 + Int.random(in: 0..<1000)  // every port below the ephemeral range (32768+), where client sockets could hold it
             let env = ["AMQP_PORT": "\(port)", "AMQPS_PORT": "\(port + 3000)", "RABBIT_DIST_PORT": "\(port + 1000)", "EPMD_PORT": "\(port + 2000)", "RABBIT_NODE": "rabbit\(port)",
                        "BROKERS_DIR": FileManager.default.temporaryDirectory.appendingPathComponent("conformance-rabbitmq-\(port)").path]
             try await BrokerScript.run(env: env, "start", "rabbitmq")
