@@ -1,3 +1,4 @@
+import BrokerKit
 import Foundation
 import Testing
 
@@ -34,6 +35,30 @@ import Testing
                 backlog = try await h.runtime.brokers["pubsub"]!.backlog(topic: topic, group: "e2e-\(kind)")
             }
             #expect(backlog.total == 0, "\(backlog)")
+        }
+    }
+
+    /// A dead-letter publish that the broker refuses must leave the original unacknowledged.
+    /// RabbitMQ refuses it naturally: nothing is bound to the dead-letter topic's exchange, so the
+    /// mandatory publish comes back unroutable. The app keeps answering 404 (drop → dead-letter);
+    /// the event must come back to it, and once a queue exists for the dead-letter topic it lands there.
+    @Test func aRefusedDeadLetterPublishKeepsTheOriginal() async throws {
+        guard let component = DurabilityTests.requiredComponent("rabbitmq") else { return }
+        let topic = "dlfail-\(UUID().uuidString.prefix(6))"
+        let subs = #"[{"pubsubname":"pubsub","topic":"\#(topic)","deadLetterTopic":"\#(topic)-dead","route":"/events"}]"#
+        try await withHarness(resources: ["pubsub.yaml": component], subscriptions: subs, appID: "dlfail",
+                              respond: { _, _ in (404, "") }) { h in
+            #expect(try await h.publish("pubsub/\(topic)", #"{"kind":"poison"}"#).status == 204)
+            let again = try await h.subscriber!.wait(for: 2, path: "/events", timeout: 15)
+            #expect(again.count >= 2, "the original was not acknowledged while its dead letter could not be stored")
+            // Give the dead-letter topic a queue: the next attempt stores it there and acks the original.
+            let broker = h.runtime.brokers["pubsub"]!
+            let dead = try await broker.subscribe(SubscribeRequest(topic: "\(topic)-dead", group: "inspector"))
+            var it = dead.makeAsyncIterator()
+            let letter = try await it.next()
+            #expect(letter.map { String(decoding: $0.payload, as: UTF8.self).contains("poison") } == true)
+            try await letter?.ack()
+            await dead.stop()
         }
     }
 }
