@@ -32,7 +32,10 @@ public struct OptionReader: Sendable {
     /// A Go duration (`10s`, `1m30s`) or a plain number of `plainUnit` seconds (1 = seconds), in seconds.
     public func seconds(_ key: String, plainUnit: Double = 1) throws(BrokerError) -> Double? {
         guard let v = string(key) else { return nil }
-        if let n = Double(v), n >= 0 { return n * plainUnit }
+        if let n = Double(v), n >= 0 {
+            guard n.isFinite, n * plainUnit <= GoDuration.maxSeconds else { throw fail("\(key) is too large: '\(v)'") }
+            return n * plainUnit
+        }
         guard let s = GoDuration.parseSeconds(v), s >= 0 else { throw fail("\(key) must be a duration such as 10s, not '\(v)'") }
         return s
     }

@@ -56,7 +56,7 @@ public enum Envelope {
         }
         event["topic"] = .string(context.topic)
         event["pubsubname"] = .string(context.pubsubName)
-        if event["time"] == nil { event["time"] = .string(RFC3339.format(unixSeconds: Int(context.now))) }
+        if event["time"] == nil { event["time"] = .string(RFC3339.format(clampedUnixSeconds: context.now.rounded(.down))) }
         if event["traceid"] == nil {
             let traceparent = context.trace?.traceparent ?? ""
             event["traceid"] = .string(traceparent)
@@ -69,7 +69,7 @@ public enum Envelope {
         // Dapr does not add an id; Courier does, so every event can be told apart downstream.
         if event["id"] == nil { event["id"] = .string(EventID.uuid()) }
         if let ttl = context.ttlSeconds {
-            event["expiration"] = .string(RFC3339.format(unixSeconds: Int((context.now + ttl).rounded(.up))))
+            event["expiration"] = .string(RFC3339.format(clampedUnixSeconds: context.now + ttl))
         }
         return JSONWriter.serialize(.object(event))
     }
@@ -97,14 +97,14 @@ public enum Envelope {
         }
         field("datacontenttype", contentType, &out)
         if let ttl = context.ttlSeconds {
-            field("expiration", RFC3339.format(unixSeconds: Int((context.now + ttl).rounded(.up))), &out)
+            field("expiration", RFC3339.format(clampedUnixSeconds: context.now + ttl), &out)
         }
         field("id", context.overrides.id ?? EventID.uuid(), &out)
         field("pubsubname", context.pubsubName, &out)
         field("source", context.overrides.source ?? (context.appID.isEmpty ? "Dapr" : context.appID), &out)
         field("specversion", "1.0", &out)
         if let subject = context.overrides.subject { field("subject", subject, &out) }
-        field("time", RFC3339.format(unixSeconds: Int(context.now)), &out)
+        field("time", RFC3339.format(clampedUnixSeconds: context.now.rounded(.down)), &out)
         field("topic", context.topic, &out)
         let traceparent = context.overrides.traceparent ?? context.overrides.traceID ?? context.trace?.traceparent ?? ""
         field("traceid", traceparent, &out)

@@ -1,7 +1,11 @@
 /// Go's `time.ParseDuration` syntax (`300ms`, `1.5h`, `2h45m`), used throughout Dapr resources
 /// and by `ttlInSeconds` values.
 public enum GoDuration {
-    /// Parses a Go duration into seconds; `nil` when the text is not one.
+    /// The longest duration Go can represent (`math.MaxInt64` nanoseconds), in seconds.
+    public static let maxSeconds = 9_223_372_036.854775807
+
+    /// Parses a Go duration into seconds; `nil` when the text is not one or, as in Go, when it
+    /// does not fit in 64-bit nanoseconds.
     public static func parseSeconds(_ text: String) -> Double? {
         var s = Substring(text.trimmingSpaces)
         guard !s.isEmpty else { return nil }
@@ -30,12 +34,15 @@ public enum GoDuration {
             default: return nil
             }
             total += value * unit
+            guard total.isFinite, total <= maxSeconds else { return nil }
         }
         return sign * total
     }
 
     /// Formats seconds the way Go prints a duration for common values (`5s`, `500ms`, `1m30s`).
     public static func format(seconds: Double) -> String {
+        guard seconds.isFinite, abs(seconds) <= maxSeconds else { return seconds < 0 ? "-2562047h47m16.854775807s" : "2562047h47m16.854775807s" }
+        if seconds < 0 { return "-" + format(seconds: -seconds) }
         if seconds == 0 { return "0s" }
         if seconds < 1 {
             let ms = seconds * 1000

@@ -16,6 +16,16 @@ public enum RFC3339 {
         return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 
+    /// The latest instant RFC 3339 can write (9999-12-31T23:59:59Z).
+    public static let maxUnixSeconds: Double = 253_402_300_799
+
+    /// Formats any number of Unix seconds, rounded up and clamped to what RFC 3339 can write
+    /// (1970 to 9999): a TTL or clock value from input never traps.
+    public static func format(clampedUnixSeconds seconds: Double) -> String {
+        guard !seconds.isNaN else { return format(unixSeconds: 0) }
+        return format(unixSeconds: Int(min(max(seconds.rounded(.up), 0), maxUnixSeconds)))
+    }
+
     /// The current time, formatted.
     public static func now() -> String { format(unixSeconds: Int(currentUnixSeconds())) }
 

@@ -8,7 +8,10 @@ public struct AppChannel: Sendable {
     /// What the app answered.
     public struct Response: Sendable {
         public var status: Int
+        /// The body, or its first `maxResponseBytes` when `truncated`.
         public var body: ByteBuffer
+        /// The app sent more than `maxResponseBytes`; the rest was read and discarded.
+        public var truncated = false
     }
 
     public let client: HTTPClient
@@ -32,8 +35,20 @@ public struct AppChannel: Sendable {
         request.headers = headers
         if let apiToken { request.headers.replaceOrAdd(name: "dapr-api-token", value: apiToken) }
         if let body { request.body = .bytes(body) }
-        let response = try await client.execute(request, timeout: .nanoseconds(Int64(timeout * 1e9)))
-        let bytes = try await response.body.collect(upTo: maxResponseBytes)
-        return Response(status: Int(response.status.code), body: bytes)
+        let response = try await client.execute(request, timeout: .nanoseconds(Int64(min(timeout, 86_400) * 1e9)))
+        // The status decides; the body only matters up to `maxResponseBytes`. The rest is read
+        // (so the connection stays reusable) but not kept.
+        var body = ByteBuffer()
+        var truncated = false
+        for try await var chunk in response.body {
+            let room = maxResponseBytes - body.readableBytes
+            if chunk.readableBytes > room {
+                truncated = true
+                if room > 0, let head = chunk.readSlice(length: room) { body.writeImmutableBuffer(head) }
+            } else if !truncated {
+                body.writeBuffer(&chunk)
+            }
+        }
+        return Response(status: Int(response.status.code), body: body, truncated: truncated)
     }
 }

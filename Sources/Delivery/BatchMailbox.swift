@@ -44,7 +44,7 @@ actor BatchMailbox {
             await withCheckedContinuation { consumer = $0 }
         }
         if items.count < max && !finished && maxWait > 0 {
-            let deadline = ContinuousClock.now + .milliseconds(Int(maxWait * 1000))
+            let deadline = ContinuousClock.now + .seconds(min(maxWait, 86_400))
             let timer = Task {
                 try? await Task.sleep(until: deadline)
                 self.poke()

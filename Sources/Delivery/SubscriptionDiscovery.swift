@@ -74,8 +74,8 @@ public enum SubscriptionDiscovery {
             if case .object(let b)? = get("bulkSubscribe") {
                 let f = { (key: String) -> JSONValue? in b.first { $0.key.lowercased() == key.lowercased() }?.value }
                 bulk.enabled = f("enabled")?.boolValue ?? false
-                if let n = f("maxMessagesCount")?.doubleValue, n > 0 { bulk.maxMessagesCount = Int(n) }
-                if let n = f("maxAwaitDurationMs")?.doubleValue, n >= 0 { bulk.maxAwaitDurationMs = Int(n) }
+                if let n = f("maxMessagesCount")?.doubleValue, n > 0 { bulk.maxMessagesCount = Int(min(n, 100_000)) }
+                if let n = f("maxAwaitDurationMs")?.doubleValue, n >= 0 { bulk.maxAwaitDurationMs = Int(min(n, 3_600_000)) }
             }
             let dlt = get("deadLetterTopic")?.stringValue
             // As in Dapr, a rule that does not compile fails the whole discovery.

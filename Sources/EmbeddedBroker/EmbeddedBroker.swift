@@ -124,8 +124,12 @@ public final class EmbeddedBroker: MessageBroker {
         }
     }
 
+    /// Persists every acknowledgement and closes the store. The periodic housekeeping pass is
+    /// stopped and awaited first: a pass cut short mid-commit hands its acks back, and the final
+    /// pass in `engine.close()` writes them (otherwise a SIGTERM could redeliver acked messages).
     public func close() async {
         housekeeping.cancel()
+        await housekeeping.value
         await engine.close()
         try? store.close()
     }

@@ -154,12 +154,14 @@ actor EmbeddedEngine {
             wake(key)
         }
         var progress: [LogStore.Progress] = []
+        var previous: [GroupKey: Int64] = [:]
         for key in dirty {
             guard groups[key] != nil else { continue }
             let w = groups[key]!.state.watermark
             let acked = groups[key]!.state.drainRecentAcks()
             if w != groups[key]!.state.persistedWatermark || acked.contains(where: { $0 >= w }) {
                 progress.append(.init(topic: key.topic, group: key.group, committed: w, acked: acked))
+                previous[key] = groups[key]!.state.persistedWatermark
                 groups[key]!.state.persistedWatermark = w
             }
         }
@@ -168,8 +170,13 @@ actor EmbeddedEngine {
             try await store.commit(progress)
         } catch {
             if !(error is CancellationError) { logger.error("cannot persist consumer offsets: \(error)") }
-            // Not persisted: a crash now re-delivers these (duplicates, never loss); retry next tick.
-            for p in progress { dirty.insert(GroupKey(topic: p.topic, group: p.group)) }
+            // Not persisted: hand the acknowledgements back so the next pass (or the final one in
+            // `close`) writes them; a crash before then re-delivers them (duplicates, never loss).
+            for p in progress {
+                let key = GroupKey(topic: p.topic, group: p.group)
+                groups[key]?.state.returnAcks(p.acked, persistedWatermark: previous[key] ?? p.committed)
+                dirty.insert(key)
+            }
         }
     }
 
@@ -184,8 +191,10 @@ actor EmbeddedEngine {
         return Backlog(undelivered: count, inFlight: 0)
     }
 
+    /// Final housekeeping, then no more deliveries. The final commit runs in its own task so a
+    /// caller cancelled by the shutdown deadline still persists what the app acknowledged.
     func close() async {
-        await housekeeping()
+        await Task { await self.housekeeping() }.value
         closed = true
         for key in groups.keys { wake(key) }
     }

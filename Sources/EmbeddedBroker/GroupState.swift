@@ -44,6 +44,12 @@ struct GroupState: Sendable {
         return recentAcks
     }
 
+    /// Puts back acknowledgements whose persist failed, with the watermark that is really on disk.
+    mutating func returnAcks(_ acks: [Int64], persistedWatermark: Int64) {
+        recentAcks.insert(contentsOf: acks, at: 0)
+        self.persistedWatermark = persistedWatermark
+    }
+
     var bufferedCount: Int { buffer.count - bufferHead }
     var pendingCount: Int { pending.count }
 

@@ -80,6 +80,7 @@ public struct Publisher: Sendable {
     }
 
     /// `ttlInSeconds` (alias `ttl`): whole seconds > 0 or a Go duration; anything else is ignored.
+    /// Values beyond what an RFC 3339 `expiration` can hold are capped there, as Dapr caps them.
     static func ttlSeconds(_ metadata: [String: String]) -> Double? {
         guard let value = metadata.first(where: { ["ttlinseconds", "ttl"].contains($0.key.lowercased()) })?.value else { return nil }
         if let n = Int(value) { return n > 0 ? Double(n) : nil }

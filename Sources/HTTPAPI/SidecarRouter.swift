@@ -91,8 +91,11 @@ public struct SidecarRouter: Sendable {
         do {
             let buffer = try await request.collectBody(upTo: maxBodyBytes)
             return Array(buffer.readableBytesView)
-        } catch {
+        } catch let error as HTTPError where error.status == .contentTooLarge {
             throw .bodyTooLarge(maxBodyBytes)
+        } catch {
+            // Broken framing (bad chunk sizes, missing CRLF) or a connection that ended mid-body.
+            throw DaprError(status: .badRequest, errorCode: "ERR_MALFORMED_REQUEST", message: "failed reading the request body: \(error)")
         }
     }
 

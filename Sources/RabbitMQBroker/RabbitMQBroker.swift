@@ -47,7 +47,9 @@ public final class RabbitMQBroker: MessageBroker {
                 guard let p = UInt8(v) else { throw BrokerError(.rejected, "priority must be an integer from 0 to 255, not '\(v)'") }
                 priority = p
             case "ttlInSeconds":
-                guard let t = Int64(v), t >= 0 else { throw BrokerError(.rejected, "ttlInSeconds must be a non-negative integer, not '\(v)'") }
+                guard let t = Int64(v), t >= 0, t <= RabbitMQOptions.maxTTLSeconds else {
+                    throw BrokerError(.rejected, "ttlInSeconds must be an integer from 0 to \(RabbitMQOptions.maxTTLSeconds), not '\(v)'")
+                }
                 ttl = t
                 headers.append((k, .string(v)))
             case "deliveryMode":

@@ -38,6 +38,8 @@ struct RabbitMQOptions: Sendable {
     var maxLenBytes: Int64?
     /// Component-wide message TTL (per-publish `ttlInSeconds` wins).
     var ttlSeconds: Int64?
+    /// RabbitMQ refuses an expiration above 2^32-1 ms with a channel error.
+    static let maxTTLSeconds: Int64 = 4_294_967
 
     init(component: Component) throws(BrokerError) {
         let md = component.metadata
@@ -84,6 +86,7 @@ struct RabbitMQOptions: Sendable {
         maxLen = try int("maxLen")
         maxLenBytes = try int("maxLenBytes")
         ttlSeconds = try int("ttlInSeconds")
+        if let t = ttlSeconds, t > Self.maxTTLSeconds { throw fail("ttlInSeconds must be at most \(Self.maxTTLSeconds) (RabbitMQ's limit), not \(t)") }
     }
 
     /// `amqp://user:password@host:port/vhost`.

@@ -130,3 +130,31 @@ import Testing
         #expect(EventID.uuid().count == 36 && EventID.uuid() != EventID.uuid())
     }
 }
+
+/// Out-of-range numbers from requests are answered, never trapped on (hardening issue, item 1).
+@Suite struct OutOfRangeTests {
+    func object(_ bytes: [UInt8]) throws -> [String: JSONValue] {
+        try #require(try JSONParser.parse(bytes).objectValue)
+    }
+
+    @Test func outOfRangeTTLsAreCappedNotTrappedOn() throws {
+        for ttl in [9.223372036854775807e18, .infinity, 1e300] {
+            let ctx = Envelope.Context(topic: "t", pubsubName: "ps", appID: "app", contentType: "application/json", ttlSeconds: ttl, now: 1_700_000_000)
+            let wrapped = try object(Envelope.build(body: Array("{}".utf8), context: ctx))
+            #expect(wrapped["expiration"]?.stringValue == "9999-12-31T23:59:59Z")
+            let client = Envelope.Context(topic: "t", pubsubName: "ps", appID: "app", contentType: "application/cloudevents+json", ttlSeconds: ttl, now: 1_700_000_000)
+            let event = try object(Envelope.build(body: Array(#"{"id":"1","source":"s","type":"t","specversion":"1.0"}"#.utf8), context: client))
+            #expect(event["expiration"]?.stringValue == "9999-12-31T23:59:59Z")
+        }
+        #expect(RFC3339.format(clampedUnixSeconds: -.infinity) == "1970-01-01T00:00:00Z")
+        #expect(RFC3339.format(clampedUnixSeconds: .nan) == "1970-01-01T00:00:00Z")
+    }
+
+    @Test func goDurationsBeyondGoRangeAreRefused() {
+        #expect(GoDuration.parseSeconds("2562047h") != nil)
+        #expect(GoDuration.parseSeconds("2562048h") == nil)
+        #expect(GoDuration.parseSeconds("99999999999999999999999999999999h") == nil)
+        #expect(GoDuration.format(seconds: .infinity) == "2562047h47m16.854775807s")
+        #expect(GoDuration.format(seconds: -90) == "-1m30s")
+    }
+}

@@ -22,6 +22,24 @@ import Testing
         #expect(g.take(now: 0, leaseSeconds: 10) == nil)
     }
 
+    /// A persist that failed (a pass cut short by shutdown) hands its acks back, so the next pass
+    /// writes them: otherwise every message acked in that window was redelivered after a SIGTERM.
+    @Test func acksOfAFailedPersistAreWrittenByTheNextPass() {
+        var g = GroupState(startAt: 1)
+        g.load([message(1), message(2), message(3)], through: 3)
+        for _ in 0..<3 { _ = g.take(now: 0, leaseSeconds: 10) }
+        g.ack(3)
+        g.ack(1)
+        let drained = g.drainRecentAcks()
+        let before = g.persistedWatermark
+        g.persistedWatermark = g.watermark
+        g.ack(2)  // arrives while the persist is in progress
+        g.returnAcks(drained, persistedWatermark: before)
+        #expect(g.persistedWatermark == 1)
+        #expect(g.drainRecentAcks() == [3, 1, 2])
+        #expect(g.watermark == 4)
+    }
+
     @Test func releasedMessageComesBackAfterItsDelayWithNextAttempt() {
         var g = GroupState(startAt: 1)
         g.load([message(1), message(2)], through: 2)
