@@ -96,9 +96,21 @@ let package = Package(
             ],
             swiftSettings: strict),
         .target(
-            name: "HTTPAPI",
+            name: "Bindings",
             dependencies: [
                 "BrokerKit", "CloudEvents", "Delivery", "Resources",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        .target(
+            name: "HTTPAPI",
+            dependencies: [
+                "Bindings", "BrokerKit", "CloudEvents", "Delivery", "Resources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -107,7 +119,7 @@ let package = Package(
         .target(
             name: "Courier",
             dependencies: [
-                "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "RabbitMQBroker", "MQTTBroker", "HTTPAPI", "Resources",
+                "Bindings", "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "RabbitMQBroker", "MQTTBroker", "HTTPAPI", "Resources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -150,6 +162,7 @@ let package = Package(
             dependencies: ["BrokerKit", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "RabbitMQBroker", "MQTTBroker", "Resources", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "KafkaBrokerTests", dependencies: ["KafkaBroker", "BrokerKit", "Resources", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Resources"]),
+        .testTarget(name: "BindingsTests", dependencies: ["Bindings", "BrokerKit", "Resources"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Bindings
 import BrokerKit
 import CloudEvents
 import Delivery
@@ -24,21 +25,39 @@ public final class CourierRuntime: Sendable {
     public let resources: ResourceSet
     public let brokers: [String: any MessageBroker]
     public let subscriptions: SubscriptionManager
+    /// Output bindings (`POST /v1.0/bindings/{name}`).
+    public let bindings: BindingHub
+    /// Input bindings being read.
+    public let inputBindings: InputBindingService
     public let state: SidecarState
     let group: ServiceGroup
     let logger: Logger
 
     /// Loads resources with the registry's component types.
-    public static func loadResources(options: CourierOptions, registry: BrokerRegistry, environment: [String: String] = ProcessInfo.processInfo.environment) -> ResourceSet {
+    public static func loadResources(options: CourierOptions, registry: BrokerRegistry, bindingRegistry: BindingRegistry = .standard,
+                                     environment: [String: String] = ProcessInfo.processInfo.environment) -> ResourceSet {
         let templates = TemplateResolver(appID: options.appID, namespace: environment["NAMESPACE"], podName: environment["POD_NAME"],
                                          makeUUID: { EventID.uuid() })
         let loader = ResourceLoader(appID: options.appID, templates: templates, environment: environment,
-                                    isKnownComponentType: { registry.supports($0) })
+                                    isKnownComponentType: { registry.supports($0) || bindingRegistry.supports($0) })
         var paths = options.resourcesPaths
         if let config = options.configPath { paths.append(config) }
         var set = loader.load(paths: paths)
+        let outputBindings = Set(set.components.filter { $0.category == "bindings" }.map(\.name))
         for component in set.components {
-            if let problem = registry.check(component) {
+            if component.category == "bindings" {
+                do throws(ResourceProblem) {
+                    let settings = try BindingSettings(component: component)
+                    for target in settings.forwardTo where !outputBindings.contains(target) {
+                        let line = component.metadata.item("forwardTo")?.line ?? component.location.line
+                        set.problems.append(ResourceProblem(SourceLocation(file: component.location.file, line: line),
+                                                            "binding '\(component.name)': forwardTo names '\(target)', which is not a binding component"))
+                    }
+                } catch {
+                    set.problems.append(error)
+                }
+            }
+            if let problem = registry.check(component) ?? bindingRegistry.check(component) {
                 let detail = problem.message.hasPrefix("\(component.name): ") ? String(problem.message.dropFirst(component.name.count + 2)) : problem.message
                 set.problems.append(ResourceProblem(component.location, "component '\(component.name)' (\(component.type)): \(detail)"))
             }
@@ -49,10 +68,11 @@ public final class CourierRuntime: Sendable {
         return set
     }
 
-    public init(options: CourierOptions, registry: BrokerRegistry = .standard, logger: Logger) async throws {
+    public init(options: CourierOptions, registry: BrokerRegistry = .standard, bindingRegistry: BindingRegistry = .standard,
+                logger: Logger) async throws {
         self.options = options
         self.logger = logger
-        let resources = Self.loadResources(options: options, registry: registry)
+        let resources = Self.loadResources(options: options, registry: registry, bindingRegistry: bindingRegistry)
         for warning in resources.problems where warning.isWarning { logger.warning("\(warning)") }
         guard resources.errors.isEmpty else { throw StartupError(problems: resources.errors.map(\.description)) }
         self.resources = resources
@@ -97,6 +117,45 @@ public final class CourierRuntime: Sendable {
                                                 maxConcurrency: options.appMaxConcurrency, logger: logger, metrics: metrics)
         self.subscriptions = subscriptions
 
+        // Bindings: output through the hub, input through a runner each.
+        let bindingMetrics = BindingMetrics(appID: options.appID, namespace: ProcessInfo.processInfo.environment["NAMESPACE"] ?? "")
+        var loaded: [(component: Component, binding: BindingComponent, settings: BindingSettings)] = []
+        let bindingContext = BindingRegistry.Context(appID: options.appID, dataDirectory: options.dataDirectory, httpClient: client, logger: logger)
+        for component in resources.components where component.category == "bindings" {
+            do {
+                let settings = try BindingSettings(component: component)
+                let binding = try await bindingRegistry.make(component, context: bindingContext)
+                loaded.append((component, binding, settings))
+                infos.append(.init(name: component.name, type: component.type, version: component.version,
+                                   capabilities: (binding.input != nil && settings.inputAllowed ? ["INPUT_BINDING"] : [])
+                                       + (binding.output != nil && settings.outputAllowed ? ["OUTPUT_BINDING"] : [])))
+            } catch {
+                if component.ignoreErrors {
+                    logger.warning("component \(component.name) failed to start and is ignored (ignoreErrors): \(error)")
+                    continue
+                }
+                for b in loaded { await b.binding.close() }
+                for broker in brokers.values { await broker.close() }
+                try? await client.shutdown()
+                throw StartupError(problems: ["\(component.location): component '\(component.name)' (\(component.type)) failed to start: \(error)"])
+            }
+        }
+        let hub = BindingHub(components: loaded, resiliencies: resources.resiliencies, metrics: bindingMetrics)
+        self.bindings = hub
+        let inboundBreakers = CircuitBreakerRegistry()
+        var inputs: [String: any InputBinding] = [:]
+        var runners: [InputBindingRunner] = []
+        for (component, binding, settings) in loaded {
+            guard let input = binding.input, settings.inputAllowed else { continue }
+            inputs[component.name] = input
+            let policy = InboundPolicy(resolved: resources.resiliencies.policy(component: component.name, category: "bindings", direction: .inbound),
+                                       breakers: inboundBreakers)
+            runners.append(InputBindingRunner(name: component.name, type: component.type, binding: input, settings: settings,
+                                              channel: channel, hub: hub, policy: policy, metrics: bindingMetrics, logger: logger))
+        }
+        let inputService = InputBindingService(runners: runners, inputs: inputs, logger: logger)
+        self.inputBindings = inputService
+
         // HTTP API.
         let state = SidecarState(
             appID: options.appID, runtimeVersion: Self.version, components: infos,
@@ -108,7 +167,8 @@ public final class CourierRuntime: Sendable {
         let publisher = Publisher(appID: options.appID, targets: targets, metrics: PublishMetrics { component, topic, success, seconds in
             metrics.egress(component: component, topic: topic, success: success, seconds: seconds)
         })
-        let router = SidecarRouter(publisher: publisher, state: state, apiToken: options.apiToken, maxBodyBytes: options.maxBodyBytes)
+        let router = SidecarRouter(publisher: publisher, state: state, apiToken: options.apiToken, maxBodyBytes: options.maxBodyBytes,
+                                   bindings: hub)
         var apiLogger = logger
         apiLogger.logLevel = max(logger.logLevel, .notice)
         let api = Application(router: router.build(),
@@ -127,8 +187,9 @@ public final class CourierRuntime: Sendable {
 
         var config = ServiceGroupConfiguration(
             services: [
-                .init(service: Closer(brokers: Array(brokers.values), client: client), serviceName: "brokers"),
+                .init(service: Closer(brokers: Array(brokers.values), bindings: hub, client: client), serviceName: "brokers"),
                 .init(service: subscriptions, successTerminationBehavior: .ignore, serviceName: "subscriptions"),
+                .init(service: inputService, successTerminationBehavior: .ignore, serviceName: "input-bindings"),
                 .init(service: metricsApp, serviceName: "metrics"),
                 .init(service: BacklogReporter(subscriptions: subscriptions, pubsubs: pubsubs, interval: options.backlogReportInterval),
                       successTerminationBehavior: .ignore, serviceName: "backlog"),
@@ -160,14 +221,16 @@ public final class CourierRuntime: Sendable {
     }
 }
 
-/// The last service to stop: closes brokers and the app HTTP client once deliveries drained.
+/// The last service to stop: closes brokers, bindings and the app HTTP client once deliveries drained.
 struct Closer: Service {
     let brokers: [any MessageBroker]
+    let bindings: BindingHub
     let client: HTTPClient
 
     func run() async throws {
         try? await gracefulShutdown()
         for broker in brokers { await broker.close() }
+        await bindings.close()
         try? await client.shutdown()
     }
 }

@@ -222,17 +222,17 @@ public final class SubscriptionRunner: Sendable {
     }
 
     /// Broker-side back-off for a message the app keeps failing: 0.2 s doubling to 10 s.
-    static func redeliveryDelay(attempt: Int) -> Double {
+    public static func redeliveryDelay(attempt: Int) -> Double {
         min(0.2 * Double(1 << min(max(attempt - 1, 0), 10)), 10)
     }
 }
 
 /// Which broker metadata keys become HTTP headers toward the app.
-enum HeaderRules {
+public enum HeaderRules {
     static let hopByHop: Set<String> = ["connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te",
                                         "trailer", "trailers", "transfer-encoding", "upgrade", "content-type", "content-length", "host"]
 
-    static func forwards(_ key: String) -> Bool {
+    public static func forwards(_ key: String) -> Bool {
         guard !key.isEmpty, key.utf8.allSatisfy(isTokenChar) else { return false }
         let lower = key.lowercased()
         return !hopByHop.contains(lower) && !lower.hasSuffix("-bin")

@@ -1,3 +1,5 @@
+import Bindings
+import BrokerKit
 import CloudEvents
 import HTTPTypes
 import Hummingbird
@@ -10,12 +12,15 @@ public struct SidecarRouter: Sendable {
     public let state: SidecarState
     public let apiToken: String?
     public let maxBodyBytes: Int
+    /// Output bindings; `nil` when none are loaded.
+    public let bindings: BindingHub?
 
-    public init(publisher: Publisher, state: SidecarState, apiToken: String?, maxBodyBytes: Int) {
+    public init(publisher: Publisher, state: SidecarState, apiToken: String?, maxBodyBytes: Int, bindings: BindingHub? = nil) {
         self.publisher = publisher
         self.state = state
         self.apiToken = apiToken
         self.maxBodyBytes = maxBodyBytes
+        self.bindings = bindings
     }
 
     public func build() -> Router<BasicRequestContext> {
@@ -131,8 +136,9 @@ public struct SidecarRouter: Sendable {
         }
     }
 
-    /// Output bindings arrive with the bindings issue; until then every name is unknown, exactly
-    /// as Dapr answers for a binding that is not loaded.
+    /// `POST|PUT /v1.0/bindings/{name}` (spec §9.1): `{data, metadata, operation}`, `data`
+    /// re-serialised as Dapr does, 200 with the component's bytes or 204, response metadata as
+    /// `metadata.<key>` headers (also on errors).
     func invokeBinding(_ request: Request, name: String) async -> Response {
         let body: [UInt8]
         do throws(DaprError) {
@@ -140,14 +146,72 @@ public struct SidecarRouter: Sendable {
         } catch {
             return error.response
         }
-        guard case .object(let fields)? = try? JSONParser.parse(body) else {
-            return DaprError(status: .badRequest, errorCode: "ERR_MALFORMED_REQUEST",
-                             message: "failed deserializing HTTP body: the body is not a JSON object").response
+        let parsed: BindingRequest
+        do throws(DaprError) {
+            parsed = try Self.bindingRequest(body)
+        } catch {
+            return error.response
         }
-        let operation = fields.first { $0.key.lowercased() == "operation" }?.value.stringValue ?? ""
-        let detail = operation.isEmpty ? "operation field is missing from request" : "couldn't find output binding \(name)"
-        return DaprError(status: .internalServerError, errorCode: "ERR_INVOKE_OUTPUT_BINDING",
-                         message: "error invoking output binding \(name): \(detail)").response
+        var invocation = parsed
+        if let trace = Self.trace(request) {
+            invocation.metadata["traceparent"] = trace.traceparent
+            if !trace.traceState.isEmpty { invocation.metadata["tracestate"] = trace.traceState }
+        }
+        do throws(BindingHub.Failure) {
+            guard let bindings else { throw .notFound(name) }
+            let response = try await bindings.invoke(name, invocation)
+            var headers = Self.metadataHeaders(response.metadata)
+            guard let data = response.data else { return Response(status: .noContent, headers: headers) }
+            if headers[.contentType] == nil { headers[.contentType] = "application/json" }
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: data)))
+        } catch {
+            var response = DaprError(status: .internalServerError, errorCode: "ERR_INVOKE_OUTPUT_BINDING",
+                                     message: "error invoking output binding \(name): \(error.detail)").response
+            for field in Self.metadataHeaders(error.metadata) { response.headers.append(field) }
+            return response
+        }
+    }
+
+    /// The JSON body of an output binding call; field names match case-insensitively.
+    static func bindingRequest(_ body: [UInt8]) throws(DaprError) -> BindingRequest {
+        func malformed(_ detail: String) -> DaprError {
+            DaprError(status: .badRequest, errorCode: "ERR_MALFORMED_REQUEST", message: "failed deserializing HTTP body: \(detail)")
+        }
+        let value: JSONValue
+        do {
+            value = try JSONParser.parse(body)
+        } catch {
+            throw malformed(error.description)
+        }
+        guard case .object(let fields) = value else { throw malformed("the body is not a JSON object") }
+        func field(_ name: String) -> JSONValue? { fields.first { $0.key.lowercased() == name }?.value }
+        var metadata: [String: String] = [:]
+        switch field("metadata") {
+        case nil, .null?: break
+        case .object(let items)?:
+            for (k, v) in items {
+                guard case .string(let s) = v else { throw malformed("metadata value of '\(k)' is not a string") }
+                metadata[k] = s
+            }
+        default: throw malformed("metadata is not an object of strings")
+        }
+        let operation: String
+        switch field("operation") {
+        case nil, .null?: operation = ""
+        case .string(let s)?: operation = s
+        default: throw malformed("operation is not a string")
+        }
+        return BindingRequest(operation: operation, data: GoJSON.marshal(field("data") ?? .null), metadata: metadata)
+    }
+
+    /// `metadata.<key>` response headers; values that cannot be a header value are left out.
+    static func metadataHeaders(_ metadata: [String: String]) -> HTTPFields {
+        var headers = HTTPFields()
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) {
+            guard let name = HTTPField.Name("metadata.\(key)"), !value.utf8.contains(where: { $0 == 0x0A || $0 == 0x0D || $0 == 0 }) else { continue }
+            headers.append(HTTPField(name: name, value: value))
+        }
+        return headers
     }
 
     func healthz(_ request: Request) -> Response {

@@ -11,6 +11,8 @@ struct KafkaRecord: Sendable {
     var key: [UInt8]?
     var payload: [UInt8]
     var headers: [(String, String)]
+    /// Milliseconds since the epoch (create or log-append time); `nil` when the broker sent none.
+    var timestampMs: Int64? = nil
 }
 
 /// What a consumer reports to, and asks of, the subscription it feeds. Called on the consumer's
@@ -142,7 +144,10 @@ final class KafkaConsumer: Sendable {
                 i += 1
             }
         }
-        context.delegate.received(KafkaRecord(partition: m.partition, offset: m.offset, key: key, payload: payload, headers: headers))
+        var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
+        let timestamp = rd_kafka_message_timestamp(message, &timestampType)
+        context.delegate.received(KafkaRecord(partition: m.partition, offset: m.offset, key: key, payload: payload, headers: headers,
+                                              timestampMs: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp))
     }
 
     private static func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t,

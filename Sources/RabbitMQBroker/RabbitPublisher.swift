@@ -17,6 +17,17 @@ final class RabbitPublisher: Sendable {
         var deliveryMode: UInt8
         var priority: UInt8?
         var expirationMs: Int64?
+        /// Declared (once per connection) before the first publish: a binding's queue, which it
+        /// reaches through the default exchange (`exchange` empty, `routingKey` = the queue).
+        var queue: QueueDeclaration? = nil
+    }
+
+    /// A queue and the arguments it is declared with.
+    struct QueueDeclaration: Sendable {
+        var name: String
+        var durable: Bool
+        var autoDelete: Bool
+        var arguments: [(String, AMQPConnection.Value)]
     }
 
     private enum Job: Sendable {
@@ -119,7 +130,12 @@ final class RabbitPublisher: Sendable {
                 switch job {
                 case .publish(let m, let cont):
                     do throws(BrokerError) {
-                        if !owner.declared.contains(m.exchange) {
+                        if let q = m.queue, !owner.declared.contains("queue\u{0}" + q.name) {
+                            try c.declareQueue(q.name, durable: q.durable, autoDelete: q.autoDelete, arguments: q.arguments)
+                            owner.declared.insert("queue\u{0}" + q.name)
+                        }
+                        // The default exchange ("") exists and cannot be declared.
+                        if !m.exchange.isEmpty && !owner.declared.contains(m.exchange) {
                             try c.declareExchange(m.exchange, kind: options.exchangeKind, durable: options.durable)
                             owner.declared.insert(m.exchange)
                         }

@@ -138,7 +138,8 @@ final class RabbitSubscription: DeliverySource, DeliverySettler {
 
     private static func setUp(_ c: AMQPConnection, _ t: Topology, options: RabbitMQOptions, prefetch: Int) throws(BrokerError) {
         try c.open(options.endpoint, heartbeat: options.heartbeatSeconds)
-        try c.declareExchange(t.exchange, kind: options.exchangeKind, durable: options.durable)
+        // An empty exchange is the default one: a binding's queue is consumed without binding it.
+        if !t.exchange.isEmpty { try c.declareExchange(t.exchange, kind: options.exchangeKind, durable: options.durable) }
         var arguments = t.arguments
         if t.deadLetter {
             let dlx = "dlx-\(t.queue)"
@@ -148,7 +149,7 @@ final class RabbitSubscription: DeliverySource, DeliverySettler {
             arguments.append(("x-dead-letter-exchange", .string(dlx)))
         }
         try c.declareQueue(t.queue, durable: options.durable, autoDelete: options.deleteWhenUnused, arguments: arguments)
-        for key in t.routingKeys { try c.bind(queue: t.queue, exchange: t.exchange, routingKey: key) }
+        if !t.exchange.isEmpty { for key in t.routingKeys { try c.bind(queue: t.queue, exchange: t.exchange, routingKey: key) } }
         try c.consume(queue: t.queue, prefetch: prefetch, noAck: options.autoAck)
     }
 

@@ -32,12 +32,13 @@ final class Harness: Sendable {
     init(resources: [String: String] = ["pubsub.yaml": Harness.defaultPubsub], subscriptions: String? = nil,
          appID: String = "app1", apiToken: String? = nil, appAPIToken: String? = nil, withApp: Bool = true,
          configure: (inout CourierOptions) -> Void = { _ in },
-         respond: @escaping TestSubscriber.Responder = { _, _ in (200, "") }) async throws {
+         respond: @escaping TestSubscriber.Responder = { _, _ in (200, "") },
+         probe: @escaping @Sendable (String) -> Int = { _ in 200 }) async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-it-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir + "/resources", withIntermediateDirectories: true)
         for (name, text) in resources { try text.write(toFile: "\(dir)/resources/\(name)", atomically: true, encoding: .utf8) }
         directory = dir
-        subscriber = withApp ? try await TestSubscriber(subscriptions: subscriptions, respond: respond) : nil
+        subscriber = withApp ? try await TestSubscriber(subscriptions: subscriptions, respond: respond, probe: probe) : nil
         var o = CourierOptions()
         o.appID = appID
         o.appPort = subscriber?.port
@@ -101,9 +102,10 @@ func withHarness(resources: [String: String] = ["pubsub.yaml": Harness.defaultPu
                  appID: String = "app1", apiToken: String? = nil, appAPIToken: String? = nil, withApp: Bool = true,
                  configure: (inout CourierOptions) -> Void = { _ in },
                  respond: @escaping TestSubscriber.Responder = { _, _ in (200, "") },
+                 probe: @escaping @Sendable (String) -> Int = { _ in 200 },
                  _ body: (Harness) async throws -> Void) async throws {
     let h = try await Harness(resources: resources, subscriptions: subscriptions, appID: appID, apiToken: apiToken,
-                              appAPIToken: appAPIToken, withApp: withApp, configure: configure, respond: respond)
+                              appAPIToken: appAPIToken, withApp: withApp, configure: configure, respond: respond, probe: probe)
     do {
         try await body(h)
     } catch {

@@ -10,6 +10,8 @@ final class TestSubscriber: Sendable {
         var path: String
         var headers: [String: String]
         var body: [UInt8]
+        var method = "POST"
+        var query = ""
         var json: [String: Any]? { (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] }
         var text: String { String(decoding: body, as: UTF8.self) }
     }
@@ -19,7 +21,9 @@ final class TestSubscriber: Sendable {
     let port: Int
     private let task: Task<Void, any Error>
 
-    init(subscriptions: String?, respond: @escaping Responder = { _, _ in (200, "") }) async throws {
+    /// `probe` answers `OPTIONS {path}` (the input-binding probe) with a status.
+    init(subscriptions: String?, respond: @escaping Responder = { _, _ in (200, "") },
+         probe: @escaping @Sendable (String) -> Int = { _ in 200 }) async throws {
         let port = try PortAllocator.free()
         self.port = port
         let router = Router()
@@ -28,15 +32,22 @@ final class TestSubscriber: Sendable {
             guard let subscriptions else { return Response(status: .notFound) }
             return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: subscriptions)))
         }
-        router.post("/**") { request, _ -> Response in
+        router.on("/**", method: .options) { request, _ -> Response in
+            Response(status: .init(code: probe(request.uri.path)))
+        }
+        let handle: @Sendable (Request) async throws -> Response = { request in
             var request = request
             let body = try await request.collectBody(upTo: 64 << 20)
             var headers: [String: String] = [:]
             for field in request.headers { headers[field.name.canonicalName] = field.value }
-            let item = Received(path: request.uri.path, headers: headers, body: Array(body.readableBytesView))
+            let item = Received(path: request.uri.path, headers: headers, body: Array(body.readableBytesView),
+                                method: request.method.rawValue, query: request.uri.query ?? "")
             let n = box.append(item)
             let (status, text) = await respond(item, n)
             return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        for method in [HTTPRequest.Method.post, .put, .patch, .delete, .get] {
+            router.on("/**", method: method) { request, _ in try await handle(request) }
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
                               logger: .init(label: "test-subscriber", factory: { _ in SwiftLogNoOpLogHandler() }))

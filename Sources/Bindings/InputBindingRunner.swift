@@ -1,0 +1,171 @@
+import BrokerKit
+import CloudEvents
+import Delivery
+import Logging
+import NIOCore
+import NIOHTTP1
+import Resources
+
+/// Reads one input binding and hands every message to the app (`POST {route}` with the raw
+/// bytes) or, for a bridge, to its `forwardTo` output bindings. A message is acknowledged at the
+/// source only once the app answered 2xx (after the inbound policy's retries) or every target
+/// accepted it; otherwise it goes back to the source for redelivery. Cron ignores the answer.
+public final class InputBindingRunner: Sendable {
+    public let name: String
+    let type: String
+    let binding: any InputBinding
+    let settings: BindingSettings
+    let channel: AppChannel?
+    let hub: BindingHub
+    let policy: InboundPolicy
+    let metrics: BindingMetrics
+    let logger: Logger
+    let defaultTimeout: Double
+
+    public init(name: String, type: String, binding: any InputBinding, settings: BindingSettings, channel: AppChannel?, hub: BindingHub,
+                policy: InboundPolicy, metrics: BindingMetrics, logger: Logger, defaultTimeout: Double = 60) {
+        self.name = name
+        self.type = type
+        self.binding = binding
+        self.settings = settings
+        self.channel = channel
+        self.hub = hub
+        self.policy = policy
+        self.metrics = metrics
+        var logger = logger
+        logger[metadataKey: "binding"] = "\(name)"
+        self.logger = logger
+        self.defaultTimeout = defaultTimeout
+    }
+
+    var ignoresAnswer: Bool { type == "bindings.cron" }
+
+    /// Whether to read at all (spec §9.2): a bridge or `direction: input` always reads; otherwise
+    /// the app is asked with `OPTIONS {route}` (2xx or 405: yes; anything else: no). While the
+    /// app is not reachable the probe is repeated for up to `waitSeconds`.
+    public func shouldRead(waitSeconds: Double = 60, isCancelled: @Sendable () -> Bool = { Task.isCancelled }) async -> Bool {
+        guard settings.inputAllowed else { return false }
+        if !settings.forwardTo.isEmpty { return true }
+        guard let channel else {
+            logger.warning("input binding has no app to deliver to (no --app-port and no forwardTo); not read")
+            return false
+        }
+        if settings.readsWithoutProbe { return true }
+        var waited = 0.0
+        while !isCancelled() {
+            do {
+                let response = try await channel.send(method: .OPTIONS, path: settings.route, timeout: 3)
+                let reads = (200..<300).contains(response.status) || response.status == 405
+                if !reads { logger.info("app answered OPTIONS \(settings.route) with \(response.status); input binding not read") }
+                return reads
+            } catch {
+                if waited >= waitSeconds {
+                    logger.error("OPTIONS \(settings.route) failed; input binding not read: \(error)")
+                    return false
+                }
+                try? await Task.sleep(for: .milliseconds(500))
+                waited += 0.5
+            }
+        }
+        return false
+    }
+
+    /// Delivers every stream until each is stopped; in-flight messages finish first.
+    public func run(_ streams: [DeliveryStream]) async {
+        await withTaskGroup(of: Void.self) { group in
+            for stream in streams { group.addTask { await self.run(stream) } }
+        }
+    }
+
+    func run(_ stream: DeliveryStream) async {
+        await withTaskGroup(of: Void.self) { tasks in
+            var running = 0
+            var iterator = stream.makeAsyncIterator()
+            while true {
+                if running >= settings.maxConcurrency {
+                    await tasks.next()
+                    running -= 1
+                }
+                let delivery: Delivery?
+                do {
+                    delivery = try await iterator.next()
+                } catch {
+                    logger.error("reading the input binding failed: \(error)")
+                    try? await Task.sleep(for: .seconds(1))
+                    continue
+                }
+                guard let delivery else { break }
+                running += 1
+                tasks.addTask { await self.handle(delivery) }
+            }
+        }
+    }
+
+    func handle(_ delivery: Delivery) async {
+        let started = RFC3339.currentUnixSeconds()
+        let accepted = settings.forwardTo.isEmpty ? await deliverToApp(delivery) : await forward(delivery)
+        if Task.isCancelled && !accepted { return }  // shutting down: the source redelivers it
+        metrics.input(component: name, success: accepted, seconds: RFC3339.currentUnixSeconds() - started)
+        do {
+            if accepted || ignoresAnswer {
+                try await delivery.ack()
+            } else {
+                try await delivery.nack(redeliverAfter: SubscriptionRunner.redeliveryDelay(attempt: delivery.attempt))
+            }
+        } catch {
+            logger.warning("settling with the source failed (it will redeliver): \(error)")
+        }
+    }
+
+    /// `POST {route}` under the inbound policy; true once the app answered 2xx.
+    func deliverToApp(_ delivery: Delivery) async -> Bool {
+        guard let channel else { return false }
+        var headers = HTTPHeaders()
+        headers.add(name: "content-type", value: "application/json")
+        for (key, value) in delivery.metadata where HeaderRules.forwards(key) { headers.add(name: key, value: value) }
+        if headers["traceparent"].isEmpty { headers.add(name: "traceparent", value: TraceContext.newRoot().traceparent) }
+        let body = ByteBuffer(bytes: delivery.payload)
+        let route = settings.route
+        let timeout = policy.timeout(fallback: defaultTimeout)
+        let (outcome, _) = await policy.run {
+            do {
+                let response = try await channel.send(method: .POST, path: route, headers: headers, body: body, timeout: timeout)
+                // Only exactly 200 avoids a policy retry (spec §9.2); another 2xx still counts as accepted at the end.
+                if response.status == 200 { return .success }
+                return .retry(status: response.status, reason: "app answered HTTP \(response.status)")
+            } catch {
+                return .retry(status: nil, reason: "cannot reach the app: \(error)")
+            }
+        }
+        switch outcome {
+        case .success: return true
+        case .retry(let status?, _) where (200..<300).contains(status): return true
+        case .retry(_, let reason):
+            if !ignoresAnswer { logger.info("input binding message not accepted: \(reason); returned to the source") }
+            return false
+        case .drop: return false
+        }
+    }
+
+    /// `create` on every `forwardTo` target with the same bytes; true once all accepted.
+    func forward(_ delivery: Delivery) async -> Bool {
+        for target in settings.forwardTo {
+            do throws(BindingHub.Failure) {
+                _ = try await hub.invoke(target, BindingRequest(operation: "create", data: delivery.payload, metadata: Self.forwardedMetadata(delivery.metadata)))
+            } catch {
+                logger.warning("forwarding to \(target) failed: \(error.detail); the message stays at the source")
+                return false
+            }
+        }
+        return true
+    }
+
+    /// Source metadata passed on to a target: the source's own keys (`__topic`, `mqttTopic`…)
+    /// travel, but keys a target reads as instructions (`topic`, `subject`, `key`, `path`…) are
+    /// left out so a bridge never redirects itself.
+    static func forwardedMetadata(_ metadata: [String: String]) -> [String: String] {
+        let instructions: Set<String> = ["topic", "subject", "key", "partitionkey", "path", "retain", "ttlinseconds", "priority",
+                                         "contenttype", "operation", "delete", "errorifnot2xx"]
+        return metadata.filter { !instructions.contains($0.key.lowercased()) && $0.key.first?.isUppercase != true }
+    }
+}
