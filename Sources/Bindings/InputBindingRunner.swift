@@ -153,7 +153,7 @@ public final class InputBindingRunner: Sendable {
             do throws(BindingHub.Failure) {
                 _ = try await hub.invoke(target, BindingRequest(operation: "create", data: delivery.payload, metadata: Self.forwardedMetadata(delivery.metadata)))
             } catch {
-                logger.warning("forwarding to \(target) failed: \(error.detail); the message stays at the source")
+                logger.info("forwarding to \(target) failed: \(error.detail); the message stays at the source")
                 return false
             }
         }
