@@ -105,6 +105,13 @@ public final class BindingHub: Sendable {
         }
     }
 
+    /// The backlog of input binding `name` where its source can tell (Kafka lag, queue depth,
+    /// stream lag, spool); `nil` for an unknown binding or a source that cannot.
+    public func backlog(_ name: String) async -> Backlog? {
+        guard let input = components[name]?.input else { return nil }
+        return await input.backlog()
+    }
+
     /// Closes every component.
     public func close() async {
         for c in components.values { await c.close() }

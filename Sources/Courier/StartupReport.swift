@@ -3,7 +3,7 @@ public enum StartupReport {
     public static func text(_ runtime: CourierRuntime) -> String {
         let o = runtime.options
         var lines = ["Courier \(CourierRuntime.version) — app id '\(o.appID)'"]
-        lines.append("  HTTP API     http://\(o.httpAddress):\(o.httpPort)  (Dapr pub/sub API)")
+        lines.append("  HTTP API     http://\(o.httpAddress):\(o.httpPort)  (Dapr pub/sub and bindings API)")
         lines.append("  metrics      http://\(o.httpAddress):\(o.metricsPort)/metrics")
         lines.append("  gRPC API     port \(o.grpcPort) reserved; not served yet (HTTP only in this version)")
         if let port = o.appPort {

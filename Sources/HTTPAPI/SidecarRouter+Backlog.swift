@@ -29,4 +29,20 @@ extension SidecarRouter {
             return error.response
         }
     }
+
+    /// `GET /v1.0-alpha1/bindings/{name}/backlog`: messages waiting at an input binding's source.
+    func bindingBacklog(name: String) async -> Response {
+        guard let bindings, bindings.components[name]?.input != nil else {
+            return DaprError(status: .notFound, errorCode: "ERR_BINDING_NOT_FOUND", message: "input binding \(name) is not loaded").response
+        }
+        guard let backlog = await bindings.backlog(name) else {
+            return DaprError(status: .internalServerError, errorCode: "ERR_BACKLOG",
+                             message: "the source of input binding \(name) cannot report its backlog").response
+        }
+        let body: JSONValue = .object([
+            "binding": .string(name), "undelivered": .number(String(backlog.undelivered)),
+            "inFlight": .number(String(backlog.inFlight)), "total": .number(String(backlog.total)),
+        ])
+        return JSONResponse.make(status: .ok, body: JSONWriter.serialize(body))
+    }
 }

@@ -52,6 +52,9 @@ public struct SidecarRouter: Sendable {
         router.get("/v1.0-alpha1/backlog/:pubsub/**") { request, context in
             await self.backlog(request, pubsub: context.parameters.get("pubsub") ?? "", topic: Self.catchAll(context))
         }
+        router.get("/v1.0-alpha1/bindings/:name/backlog") { _, context in
+            await self.bindingBacklog(name: context.parameters.get("name") ?? "")
+        }
         router.get("/v1.0/healthz") { request, _ in self.healthz(request) }
         router.get("/v1.0/healthz/outbound") { _, _ in Response(status: .noContent) }
         router.get("/v1.0/metadata") { _, _ in

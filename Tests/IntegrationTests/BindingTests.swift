@@ -200,6 +200,23 @@ import Testing
         }
     }
 
+    /// The backlog feed covers input bindings: a queue the app declined (OPTIONS 404) holds what
+    /// pika wrote, and the feed says so.
+    @Test func inputBindingBacklogFeed() async throws {
+        guard BrokerCtl.available() else { return }
+        let queue = "backlog-\(UUID().uuidString.prefix(6))"
+        guard let md = Self.brokerMetadata("rabbitmq", target: queue, group: "") else { return }
+        try await withHarness(resources: ["q.yaml": Self.component("waiting", "bindings.rabbitmq", md)], probe: { _ in 404 }) { h in
+            #expect(try await invoke(h, "waiting", #"{"operation":"create","data":{"n":-1}}"#).status == 204)
+            try BrokerCtl.produce("rabbitmq", queue, count: 6)
+            let r = try await h.request(.GET, "/v1.0-alpha1/bindings/waiting/backlog")
+            #expect(r.status == 200 && r.json?["total"] as? Int == 7 && r.json?["binding"] as? String == "waiting", "\(r.body)")
+            #expect(h.runtime.inputBindings.reading.isEmpty)
+            let missing = try await h.request(.GET, "/v1.0-alpha1/bindings/nope/backlog")
+            #expect(missing.status == 404 && missing.errorCode == "ERR_BINDING_NOT_FOUND")
+        }
+    }
+
     @Test func redisOutputOperations() async throws {
         let key = "k-\(UUID().uuidString.prefix(6))"
         guard let md = Self.brokerMetadata("redis", target: "unused", group: "g") else { return }
