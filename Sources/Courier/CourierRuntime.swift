@@ -172,6 +172,7 @@ public final class CourierRuntime: Sendable {
         var apiLogger = logger
         apiLogger.logLevel = max(logger.logLevel, .notice)
         let api = Application(router: router.build(),
+                              server: .http1(configuration: .init(additionalChannelHandlers: [UpgradeCloseHandler()])),
                               configuration: .init(address: .hostname(options.httpAddress, port: options.httpPort), serverName: "courier"),
                               logger: apiLogger)
         let registry = MetricsSetup.registry()

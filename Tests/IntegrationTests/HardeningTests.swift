@@ -42,6 +42,20 @@ import Testing
         }
     }
 
+    /// After a request asking to upgrade, the connection hung: answered, then nothing more on it
+    /// was ever read. Now the answer says `Connection: close` and the connection is closed.
+    @Test(arguments: ["websocket", "h2c"])
+    func upgradeRequestsDoNotHangTheConnection(_ proto: String) async throws {
+        try await withHarness(withApp: false) { h in
+            let upgrade = "GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: \(proto)\r\n\r\n"
+            let (answer, closed) = try RawHTTP.untilClosed(port: h.httpPort, upgrade, timeout: 3)
+            #expect(answer.hasPrefix("HTTP/1.1 204"), "\(answer.debugDescription)")
+            #expect(answer.lowercased().contains("connection: close"))
+            #expect(closed, "the server closed the connection instead of leaving it hanging")
+            #expect(try await h.request(.GET, "/v1.0/healthz").status == 204)
+        }
+    }
+
     /// A 2xx answer with a body over the 4 MiB read limit was never acknowledged (the body read
     /// failed, so the delivery counted as failed and came back forever). The status decides.
     @Test func hugeSuccessfulAnswerIsAcknowledged() async throws {
@@ -105,6 +119,38 @@ import Testing
 
 /// One raw HTTP/1.1 exchange over a plain socket, for framing no HTTP client would send.
 enum RawHTTP {
+    /// Sends `request` and reads until the server closes the connection (`closed`) or `timeout`.
+    static func untilClosed(port: Int, _ request: String, timeout: Double) throws -> (String, closed: Bool) {
+        let fd = try connected(port: port, timeout: timeout)
+        defer { close(fd) }
+        let bytes = Array(request.utf8)
+        _ = bytes.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, 0) }
+        var out: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if n == 0 { return (String(decoding: out, as: UTF8.self), true) }
+            if n < 0 { return (String(decoding: out, as: UTF8.self), errno == ECONNRESET) }
+            out.append(contentsOf: buffer[0..<n])
+        }
+    }
+
+    static func connected(port: Int, timeout: Double) throws -> Int32 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw TestFailure("socket failed") }
+        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let rc = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard rc == 0 else { close(fd); throw TestFailure("connect failed") }
+        return fd
+    }
+
     static func exchange(port: Int, _ request: String, timeout: Double = 5) throws -> String {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { throw TestFailure("socket failed") }
