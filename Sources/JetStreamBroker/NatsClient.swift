@@ -6,11 +6,25 @@ import Synchronization
 /// One message fetched from a pull consumer, owned until it is acknowledged or rejected.
 final class NatsMessage: @unchecked Sendable {
     let raw: OpaquePointer
-    init(_ raw: OpaquePointer) { self.raw = raw }
+    /// The subscription the message came from: nats.c acks through it, so it must outlive the message.
+    let subscription: PullSubscription
+    init(_ raw: OpaquePointer, subscription: PullSubscription) {
+        self.raw = raw
+        self.subscription = subscription
+    }
     deinit { natsMsg_Destroy(raw) }
 
-    func ack() { _ = natsMsg_Ack(raw, nil) }
-    func nak(delayMs: Int64) { _ = delayMs > 0 ? natsMsg_NakWithDelay(raw, delayMs, nil) : natsMsg_Nak(raw, nil) }
+    /// Settles with the server; a no-op once the connection was closed (the server redelivers the
+    /// message after AckWait), so a late settlement never touches a destroyed connection.
+    func ack() { subscription.gate.ifOpen { _ = natsMsg_Ack(raw, nil) } }
+    func nak(delayMs: Int64) { subscription.gate.ifOpen { _ = delayMs > 0 ? natsMsg_NakWithDelay(raw, delayMs, nil) : natsMsg_Nak(raw, nil) } }
+}
+
+/// Whether a client's connection is still usable; settlements and close exclude each other.
+final class ConnectionGate: Sendable {
+    private let open = Mutex(true)
+    func ifOpen(_ body: () -> Void) { open.withLock { if $0 { body() } } }
+    func close() { open.withLock { $0 = false } }
 }
 
 /// A fetched message's contents, copied out of nats.c.
@@ -44,6 +58,8 @@ final class NatsClient: Sendable {
 
     private let handles: Handles
     private let waiters: PublishWaiters
+    /// Closed before the connection is destroyed.
+    let gate = ConnectionGate()
 
     /// Connects (blocking; call through `runBlocking`), retrying forever once connected.
     init(options: JetStreamOptions) throws(BrokerError) {
@@ -223,7 +239,7 @@ final class NatsClient: Sendable {
         guard status == NATS_OK, let sub else {
             throw BrokerError(.unavailable, "jetstream pull subscription \(durable) on \(subject): \(Self.lastError(status))")
         }
-        return PullSubscription(raw: sub)
+        return PullSubscription(raw: sub, gate: gate)
     }
 
     /// A consumer's pending (not yet delivered) and ack-pending counts; the stream's message count
@@ -252,6 +268,7 @@ final class NatsClient: Sendable {
         jsPubOptions_Init(&opts)
         opts.MaxWait = 10_000
         _ = js_PublishAsyncComplete(handles.jetStream, &opts)
+        gate.close()
         jsCtx_Destroy(handles.jetStream)
         natsConnection_Close(handles.connection)
         natsConnection_Destroy(handles.connection)
@@ -261,7 +278,11 @@ final class NatsClient: Sendable {
 /// A pull subscription; fetched from its owner's thread only.
 final class PullSubscription: @unchecked Sendable {
     let raw: OpaquePointer
-    init(raw: OpaquePointer) { self.raw = raw }
+    let gate: ConnectionGate
+    init(raw: OpaquePointer, gate: ConnectionGate) {
+        self.raw = raw
+        self.gate = gate
+    }
     deinit { natsSubscription_Destroy(raw) }
 
     /// Up to `batch` messages, waiting up to `timeoutMs` for the first. Blocking.
@@ -276,7 +297,7 @@ final class PullSubscription: @unchecked Sendable {
         for i in 0..<Int(list.Count) {
             guard let raw = list.Msgs[i] else { continue }
             list.Msgs[i] = nil  // ours now; natsMsgList_Destroy skips it
-            out.append(Self.copy(NatsMessage(raw)))
+            out.append(Self.copy(NatsMessage(raw, subscription: self)))
         }
         natsMsgList_Destroy(&list)
         return .success(out)

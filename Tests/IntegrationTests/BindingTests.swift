@@ -100,6 +100,36 @@ import Testing
         await target.stop()
     }
 
+    /// The component's outbound Resiliency policy retries a retriable failure within one call,
+    /// and the call is counted in Dapr's output-binding metrics.
+    @Test func outboundPolicyRetriesAndMetricsCount() async throws {
+        let target = try await TestSubscriber(subscriptions: nil) { _, n in n <= 2 ? (503, "") : (200, "ok") }
+        let resources = [
+            "svc.yaml": Self.component("svc", "bindings.http", [("url", "http://127.0.0.1:\(target.port)")]),
+            "resiliency.yaml": """
+                apiVersion: dapr.io/v1alpha1
+                kind: Resiliency
+                metadata: { name: outbound }
+                spec:
+                  policies:
+                    retries:
+                      fast: { policy: constant, duration: 50ms, maxRetries: 3 }
+                  targets:
+                    components:
+                      svc:
+                        outbound: { retry: fast }
+                """,
+        ]
+        try await withHarness(resources: resources, withApp: false) { h in
+            let r = try await invoke(h, "svc", #"{"operation":"post","data":{"a":1}}"#)
+            #expect(r.status == 200 && r.body == "ok", "\(r.status) \(r.body)")
+            #expect(target.requests.count == 3, "two 503s retried by the policy")
+            let metrics = try await h.request(.GET, "/metrics", port: h.metricsPort).body
+            #expect(metrics.contains("dapr_component_output_binding_count") && metrics.contains(#"component="svc""#), "\(metrics.prefix(400))")
+        }
+        await target.stop()
+    }
+
     // MARK: Input rules (spec §9.2)
 
     @Test func cronFiresToTheRouteAndTheProbeDecides() async throws {
@@ -152,7 +182,7 @@ import Testing
             return (200, "")
         }) { h in
             try await waitUntilReading(h, "source")
-            try BrokerCtl.produce(kind, target, count: total)
+            try await BrokerCtl.produce(kind, target, count: total)
             let deadline = Date().addingTimeInterval(60)
             while accepted.withLock({ $0.count }) < total && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
             #expect(accepted.withLock { $0.count } == total, "every message accepted after its failure: \(accepted.withLock { $0.sorted() })")
@@ -182,13 +212,13 @@ import Testing
                 // The topic, queue and stream exist once the binding wrote to them.
                 #expect(try await invoke(h, "sink", #"{"operation":"create","data":{"n":-1}}"#).status == 204)
             }
-            let consumer = try BrokerCtl.Consumer(kind, target, count: kind == "mqtt" ? 3 : 4, timeout: 30)
+            let consumer = try await BrokerCtl.consumer(kind, target, count: kind == "mqtt" ? 3 : 4, timeout: 30)
             for n in 0..<3 {
                 let metadata = kind == "kafka" ? #"{"key":"k\#(n)","h":"v"}"# : kind == "rabbitmq" ? #"{"priority":"3","contentType":"application/json","h":"v"}"# : "{}"
                 let r = try await invoke(h, "sink", #"{"operation":"create","data":{"n":\#(n)},"metadata":\#(metadata)}"#)
                 #expect(r.status == 204, "\(r.status) \(r.body)")
             }
-            let got = consumer.messages().filter { ($0["data"] as? String) != #"{"n":-1}"# }
+            let got = await consumer.messages().filter { ($0["data"] as? String) != #"{"n":-1}"# }
             #expect(Set(got.compactMap { $0["data"] as? String }) == [#"{"n":0}"#, #"{"n":1}"#, #"{"n":2}"#], "\(got)")
             if kind == "kafka" {
                 #expect(Set(got.compactMap { $0["key"] as? String }) == ["k0", "k1", "k2"])
@@ -208,7 +238,7 @@ import Testing
         guard let md = Self.brokerMetadata("rabbitmq", target: queue, group: "") else { return }
         try await withHarness(resources: ["q.yaml": Self.component("waiting", "bindings.rabbitmq", md)], probe: { _ in 404 }) { h in
             #expect(try await invoke(h, "waiting", #"{"operation":"create","data":{"n":-1}}"#).status == 204)
-            try BrokerCtl.produce("rabbitmq", queue, count: 6)
+            try await BrokerCtl.produce("rabbitmq", queue, count: 6)
             let r = try await h.request(.GET, "/v1.0-alpha1/bindings/waiting/backlog")
             #expect(r.status == 200 && r.json?["total"] as? Int == 7 && r.json?["binding"] as? String == "waiting", "\(r.body)")
             #expect(h.runtime.inputBindings.reading.isEmpty)

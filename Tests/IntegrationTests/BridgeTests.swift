@@ -25,10 +25,10 @@ import Testing
             while !h.runtime.inputBindings.reading.contains("mqtt-in") && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
             // The topic exists before the reader starts (one message that is not counted).
             #expect(try await h.request(.POST, "/v1.0/bindings/kafka-out", body: #"{"operation":"create","data":{"n":-1}}"#).status == 204)
-            let consumer = try BrokerCtl.Consumer("kafka", kafkaTopic, count: total + 1, timeout: 120)
+            let consumer = try await BrokerCtl.consumer("kafka", kafkaTopic, count: total + 1, timeout: 120)
             let started = Date()
-            try BrokerCtl.produce("mqtt", mqttTopic, count: total)
-            let read = consumer.messages().compactMap { ($0["data"] as? String).flatMap { Data($0.utf8) } }
+            try await BrokerCtl.produce("mqtt", mqttTopic, count: total)
+            let read = await consumer.messages().compactMap { ($0["data"] as? String).flatMap { Data($0.utf8) } }
                 .compactMap { (try? JSONSerialization.jsonObject(with: $0)) as? [String: Int] }.compactMap { $0["n"] }.filter { $0 >= 0 }
             let distinct = Set(read)
             print("bridge mqtt → kafka: \(total) published, \(distinct.count) distinct in Kafka, \(read.count - distinct.count) duplicates, \(String(format: "%.1f", Date().timeIntervalSince(started))) s")
@@ -58,7 +58,7 @@ import Testing
             let deadline = Date().addingTimeInterval(30)
             while !h.runtime.inputBindings.reading.contains("orders-in") && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
             failUntil.withLock { $0 = Date().addingTimeInterval(3) }
-            try BrokerCtl.produce("rabbitmq", queue, count: total)
+            try await BrokerCtl.produce("rabbitmq", queue, count: total)
             let end = Date().addingTimeInterval(90)
             while received.withLock({ $0.count }) < total && Date() < end { try await Task.sleep(for: .milliseconds(100)) }
             let got = received.withLock { $0 }
@@ -97,20 +97,20 @@ import Testing
         // Written by pika in batches while Courier is killed and restarted.
         let producer = Task.detached {
             for batch in 0..<15 {
-                try BrokerCtl.produce("rabbitmq", queue, count: 100, start: batch * 100)
+                try await BrokerCtl.produce("rabbitmq", queue, count: 100, start: batch * 100)
                 try await Task.sleep(for: .milliseconds(150))
             }
         }
         for _ in 0..<3 {
             try await Task.sleep(for: .milliseconds(Int.random(in: 500...900)))
-            courier.kill9()
+            await courier.kill9()
             courier = try CourierProcess(arguments: args, log: dir + "/courier.log")
             try await PortAllocator.waitUntilListening(httpPort)
         }
         try await producer.value
         let deadline = Date().addingTimeInterval(60)
         while received.withLock({ $0.count }) < total && Date() < deadline { try await Task.sleep(for: .milliseconds(200)) }
-        courier.terminate()
+        await courier.terminate()
         await service.stop()
         let got = received.withLock { $0 }
         let duplicates = got.values.reduce(0) { $0 + $1 - 1 }

@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 import Testing
 
@@ -24,9 +25,22 @@ enum BrokerCtl {
     }
 
     /// Writes `count` messages `{"n":i}` (key `k<i>`, header `h=v` where the protocol has them).
-    static func produce(_ kind: String, _ target: String, count: Int, start: Int = 0) throws {
-        let (status, output) = try run(["produce", kind, target, "\(count)", "--start", "\(start)"])
+    static func produce(_ kind: String, _ target: String, count: Int, start: Int = 0) async throws {
+        let (status, output) = try await offPool { try run(["produce", kind, target, "\(count)", "--start", "\(start)"]) }
         guard status == 0 else { throw TestFailure("brokerctl produce \(kind) \(target) failed: \(output)") }
+    }
+
+    /// Runs blocking process I/O on a dispatch thread: the cooperative pool (two threads on these
+    /// machines) also runs the in-process Courier of the other tests.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { c in
+            DispatchQueue.global().async { c.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// A consumer that is subscribed (it printed "ready") when this returns.
+    static func consumer(_ kind: String, _ target: String, count: Int, timeout: Double = 30) async throws -> Consumer {
+        try await offPool { try Consumer(kind, target, count: count, timeout: timeout) }
     }
 
     /// A consumer started before the messages are written; `messages()` waits for it to end.
@@ -51,13 +65,18 @@ enum BrokerCtl {
         }
 
         /// Every message read, once the consumer got `count` of them or timed out.
-        func messages() -> [[String: Any]] {
+        func messages() async -> [[String: Any]] {
+            let text = (try? await BrokerCtl.offPool { self.finish() }) ?? ""
+            return text.split(separator: "\n").compactMap {
+                (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
+            }
+        }
+
+        private func finish() -> String {
             process.waitUntilExit()
             pipe.fileHandleForReading.readabilityHandler = nil
             lines.append(pipe.fileHandleForReading.readDataToEndOfFile())
-            return lines.text.split(separator: "\n").compactMap {
-                (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any]
-            }
+            return lines.text
         }
     }
 

@@ -32,14 +32,18 @@ final class CourierProcess: @unchecked Sendable {
     var pid: Int32 { process.processIdentifier }
 
     /// SIGKILL: no chance to flush, drain or close anything.
-    func kill9() {
+    func kill9() async {
         kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        let process = self.process
+        _ = try? await BrokerCtl.offPool { process.waitUntilExit() }
     }
 
     /// SIGTERM and wait.
-    func terminate() {
+    /// Waits off the cooperative pool: a graceful shutdown can take seconds, and the in-process
+    /// subscriber apps need the pool's threads meanwhile.
+    func terminate() async {
         process.terminate()
-        process.waitUntilExit()
+        let process = self.process
+        _ = try? await BrokerCtl.offPool { process.waitUntilExit() }
     }
 }

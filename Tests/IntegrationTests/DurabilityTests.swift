@@ -121,7 +121,7 @@ import Testing
         }
         for _ in 0..<kills {
             try await Task.sleep(for: .milliseconds(Int.random(in: 700...1400)))
-            courier.kill9()
+            await courier.kill9()
             courier = try CourierProcess(arguments: args, log: dir + "/courier.log")
             try await PortAllocator.waitUntilListening(httpPort)
         }
@@ -136,7 +136,7 @@ import Testing
             if missing.isEmpty { break }
             try await Task.sleep(for: .milliseconds(200))
         } while Date() < deadline
-        courier.terminate()
+        await courier.terminate()
         await subscriber.stop()
         let received = ledger.received.withLock { $0 }
         let duplicates = received.values.reduce(0) { $0 + max($1 - 1, 0) }
@@ -185,7 +185,7 @@ import Testing
         }
         try await subscriber.wait(for: 1)
         let stopping = Date()
-        courier.terminate()
+        await courier.terminate()
         let took = Date().timeIntervalSince(stopping)
         let beforeRestart = ledger.received.withLock { $0 }
         #expect(took < 4.5, "SIGTERM finishes within the grace period (took \(took) s)")
@@ -193,7 +193,7 @@ import Testing
         courier = try CourierProcess(arguments: args, log: dir + "/courier.log")
         let deadline = Date().addingTimeInterval(30)
         while ledger.received.withLock({ $0.count }) < 10 && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
-        courier.terminate()
+        await courier.terminate()
         await subscriber.stop()
         let received = ledger.received.withLock { $0 }
         #expect(received.count == 10, "every event arrives after the restart: \(received.keys.sorted())")

@@ -34,7 +34,7 @@ import Testing
         try await withHarness(withApp: false) { h in
             for chunk in ["zz\r\nabc\r\n0\r\n\r\n", "-3\r\nabc\r\n0\r\n\r\n", "3\r\nabcXY0\r\n\r\n"] {
                 let raw = "POST /v1.0/publish/pubsub/t HTTP/1.1\r\nHost: x\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n" + chunk
-                let answer = try RawHTTP.exchange(port: h.httpPort, raw)
+                let answer = try await BrokerCtl.offPool { try RawHTTP.exchange(port: h.httpPort, raw, timeout: 20) }
                 #expect(answer.hasPrefix("HTTP/1.1 400"), "\(chunk.debugDescription) → \(answer.prefix(80).debugDescription)")
                 #expect(!answer.hasPrefix("HTTP/1.1 413"))
             }
@@ -48,7 +48,7 @@ import Testing
     func upgradeRequestsDoNotHangTheConnection(_ proto: String) async throws {
         try await withHarness(withApp: false) { h in
             let upgrade = "GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: \(proto)\r\n\r\n"
-            let (answer, closed) = try RawHTTP.untilClosed(port: h.httpPort, upgrade, timeout: 3)
+            let (answer, closed) = try await BrokerCtl.offPool { try RawHTTP.untilClosed(port: h.httpPort, upgrade, timeout: 10) }
             #expect(answer.hasPrefix("HTTP/1.1 204"), "\(answer.debugDescription)")
             #expect(answer.lowercased().contains("connection: close"))
             #expect(closed, "the server closed the connection instead of leaving it hanging")
@@ -101,13 +101,13 @@ import Testing
             let deadline = Date().addingTimeInterval(10)
             while subscriber.requests.count < 64 && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
             #expect(subscriber.requests.count == 64)
-            courier.terminate()
+            await courier.terminate()
             #expect(received.withLock { $0.count } == 64, "the app answered every in-flight delivery before Courier exited")
             courier = try CourierProcess(arguments: args, log: dir + "/courier.log")
             try await PortAllocator.waitUntilListening(httpPort)
             try await DurabilityTests.waitForSubscription(topic, port: httpPort)
             try await Task.sleep(for: .seconds(3))
-            courier.terminate()
+            await courier.terminate()
             await subscriber.stop()
             let redelivered = subscriber.requests.count - 64
             print("sigterm drain round \(round): 64 acknowledged in the grace period, \(redelivered) redelivered after restart")

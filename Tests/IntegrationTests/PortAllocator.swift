@@ -44,7 +44,7 @@ enum PortAllocator {
         }
     }
 
-    static func waitUntilListening(_ port: Int, timeout: Double = 10) async throws {
+    static func waitUntilListening(_ port: Int, timeout: Double = 30) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
             if isListening(port) { return }
