@@ -99,7 +99,7 @@ public struct SidecarRouter: Sendable {
         do {
             let buffer = try await request.collectBody(upTo: maxBodyBytes)
             return Array(buffer.readableBytesView)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
             throw .bodyTooLarge(maxBodyBytes)
         } catch {
             // Broken framing (bad chunk sizes, missing CRLF) or a connection that ended mid-body.

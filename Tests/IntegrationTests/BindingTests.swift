@@ -105,7 +105,7 @@ import Testing
     @Test func outboundPolicyRetriesAndMetricsCount() async throws {
         let target = try await TestSubscriber(subscriptions: nil) { _, n in n <= 2 ? (503, "") : (200, "ok") }
         let resources = [
-            "svc.yaml": Self.component("svc", "bindings.http", [("url", "http://127.0.0.1:\(target.port)")]),
+            "svc.yaml": Self.component("svc", "bindings.http", [("url", "http://127.0.0.1:\(target.port)/svc")]),
             "resiliency.yaml": """
                 apiVersion: dapr.io/v1alpha1
                 kind: Resiliency
