@@ -5,11 +5,14 @@
         HTTP POST on 127.0.0.1:PORT → XADD to STREAM (what Courier's publish row does)
     mqbridge_route.py redis-to-http REDIS_URL STREAM GROUP SINK_URL
         Redis Stream consumer group → HTTP POST to SINK_URL (what Courier's delivery row does)
+    mqbridge_route.py fill REDIS_URL STREAM COUNT EVENT_FILE
+        writes COUNT copies of the JSON in EVENT_FILE to STREAM in mq-bridge's own format, then exits
 
-Blocks until killed.
+Routes block until killed.
 """
 import sys
-from mq_bridge import Route
+import json
+from mq_bridge import Publisher, Route
 
 
 def main():
@@ -28,6 +31,13 @@ def main():
             "output": {"http": {"url": sink}},
             "concurrency": 32,
         }
+    elif mode == "fill":
+        redis, stream, count, event = sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5]
+        payload = json.load(open(event))
+        publisher = Publisher.from_config({"redis_streams": {"url": redis, "stream": stream}})
+        for _ in range(count):
+            publisher.send_json(payload)
+        return
     else:
         sys.exit(f"unknown mode {mode}")
     Route.from_config(config).run()
