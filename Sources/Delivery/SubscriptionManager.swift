@@ -85,9 +85,17 @@ public final class SubscriptionManager: Service, Sendable {
         let programmatic = await SubscriptionDiscovery.discover(channel: channel, logger: logger,
                                                                 isCancelled: { Task.isCancelled || self.state.withLock { $0.stopping } })
         let all = SubscriptionDiscovery.merge(declarative: declarative, programmatic: programmatic, logger: logger)
-        var runners: [(SubscriptionRunner, DeliveryStream)] = []
-        for subscription in all {
-            if let started = await start(subscription, channel: channel) { runners.append(started) }
+        // Started together: a broker such as Kafka then joins its group once for all of them, and
+        // start-up time does not grow with the number of subscriptions.
+        let runners = await withTaskGroup(of: (Int, (SubscriptionRunner, DeliveryStream)?).self) { group in
+            for (i, subscription) in all.enumerated() {
+                group.addTask { (i, await self.start(subscription, channel: channel)) }
+            }
+            var started: [(Int, SubscriptionRunner, DeliveryStream)] = []
+            for await (i, result) in group {
+                if let (runner, stream) = result { started.append((i, runner, stream)) }
+            }
+            return started.sorted { $0.0 < $1.0 }.map { ($0.1, $0.2) }
         }
         let stopNow = state.withLock { s -> Bool in
             s.streams = runners.map(\.1)

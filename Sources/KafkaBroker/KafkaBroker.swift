@@ -17,6 +17,10 @@ public final class KafkaBroker: MessageBroker {
     let producer: KafkaProducer
     let logger: Logger
     private let subscriptions = Mutex<[KafkaSubscription]>([])
+    /// The group members of this component: one per consumer group, plus one more for each
+    /// further subscription of a topic the group's first member already serves (a replica inside
+    /// one process, as the conformance suite's competing consumers are).
+    private let members = Mutex<[String: [KafkaConsumer]]>([:])
 
     public init(component: Component, logger: Logger) throws(BrokerError) {
         name = component.name
@@ -65,10 +69,37 @@ public final class KafkaBroker: MessageBroker {
             logger.warning("kafka: could not make sure topic \(topic) exists (the consumer waits for it): \(error)")
         }
         let subscription = KafkaSubscription(topic: request.topic, group: group, options: options, logger: logger)
-        try await subscription.start(properties: options.consumerProperties(group: group),
-                                     capacity: options.channelBufferSize, assignmentWait: 15)
+        let member = try joinMember(group: group, topic: topic, subscription: subscription)
+        await subscription.waitForAssignment(15) { [weak self] in await self?.leave(member, group: group, topic: topic) }
         subscriptions.withLock { $0.append(subscription) }
         return DeliveryStream(source: subscription)
+    }
+
+    /// Adds the subscription to a member of `group` that does not serve `topic` yet (creating one
+    /// if none), under the members lock so a member that is closing is never joined.
+    private func joinMember(group: String, topic: String, subscription: KafkaSubscription) throws(BrokerError) -> KafkaConsumer {
+        let properties = options.consumerProperties(group: group), capacity = options.channelBufferSize, logger = logger
+        return try members.withLock { (m: inout [String: [KafkaConsumer]]) throws(BrokerError) -> KafkaConsumer in
+            let member: KafkaConsumer
+            if let free = m[group, default: []].first(where: { !$0.has(topic: topic) }) {
+                member = free
+            } else {
+                member = try KafkaConsumer(group: group, properties: properties, capacity: capacity, logger: logger)
+                m[group, default: []].append(member)
+            }
+            member.add(topic: topic, delegate: subscription)
+            return member
+        }
+    }
+
+    /// Takes `topic` out of `member`; the member leaves the group when it served the last one.
+    private func leave(_ member: KafkaConsumer, group: String, topic: String) async {
+        let last = members.withLock { m -> Bool in
+            guard member.remove(topic: topic) else { return false }
+            m[group]?.removeAll { $0 === member }
+            return true
+        }
+        if last { await member.close() }
     }
 
     /// Uncommitted messages of the group (lag); the part this process holds counts as in flight.

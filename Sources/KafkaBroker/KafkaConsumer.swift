@@ -15,8 +15,8 @@ struct KafkaRecord: Sendable {
     var timestampMs: Int64? = nil
 }
 
-/// What a consumer reports to, and asks of, the subscription it feeds. Called on the consumer's
-/// poll thread only.
+/// What a consumer reports to, and asks of, the subscription of one topic it feeds. Called on the
+/// consumer's poll thread only.
 protocol KafkaConsumerDelegate: AnyObject, Sendable {
     func received(_ record: KafkaRecord)
     func assigned(_ partitions: [Int32])
@@ -31,31 +31,54 @@ protocol KafkaConsumerDelegate: AnyObject, Sendable {
     var queued: Int { get }
 }
 
-/// The one librdkafka consumer of one subscription (topic, group), and the only code that calls
-/// the consumer API. A dedicated thread polls it; rebalances and commits run on that thread.
+/// The one librdkafka consumer of a (component, consumer group), subscribed to every topic the
+/// component's subscriptions ask for, and the only code that calls the consumer API. One group
+/// member per component (as Dapr and the Kafka clients do) means adding a subscription costs one
+/// rebalance of this member instead of a new member joining and rebalancing all the others.
+///
+/// A dedicated thread polls it; rebalances and commits run on that thread. Flow control is per
+/// topic: while every topic's queue is full the thread stops taking records (librdkafka keeps its
+/// prefetch); while only some are, their partitions are paused so a slow subscription never holds
+/// back the others.
 final class KafkaConsumer: Sendable {
     private struct Handle: @unchecked Sendable { let raw: OpaquePointer }
 
-    /// The handle's opaque: what the C callbacks reach.
+    /// What the poll thread and the C callbacks share.
     private final class Context: Sendable {
-        let topic: String
-        let delegate: any KafkaConsumerDelegate
+        let group: String
         let errors: ErrorEvents
         let capacity: Int
-        init(topic: String, delegate: any KafkaConsumerDelegate, errors: ErrorEvents, capacity: Int) {
-            self.topic = topic
-            self.delegate = delegate
+        let state = Mutex(State())
+        init(group: String, errors: ErrorEvents, capacity: Int) {
+            self.group = group
             self.errors = errors
             self.capacity = capacity
         }
+
+        /// The subscription of `topic`, also one that is leaving but not yet revoked.
+        func delegate(_ topic: String) -> (any KafkaConsumerDelegate)? { state.withLock { $0.delegates[topic] ?? $0.leaving[topic] } }
+        var delegates: [String: any KafkaConsumerDelegate] { state.withLock { $0.delegates } }
+    }
+
+    private struct State: Sendable {
+        var delegates: [String: any KafkaConsumerDelegate] = [:]
+        /// Removed subscriptions, kept until the revoke that commits their last offsets.
+        var leaving: [String: any KafkaConsumerDelegate] = [:]
+        /// The topic set changed at this instant and has not been handed to librdkafka yet.
+        var changedAt: ContinuousClock.Instant?
+        /// Topics whose partitions are paused, and the assignment generation they were paused in.
+        var paused: [String: Int] = [:]
+        var assignment = 0
     }
 
     private let handle: Handle
+    private let context: Context
     private let poller: PollThread
 
-    init(topic: String, properties: [(String, String)], capacity: Int, delegate: any KafkaConsumerDelegate, logger: Logger) throws(BrokerError) {
+    /// Creates the group member; it subscribes once the first topic is added.
+    init(group: String, properties: [(String, String)], capacity: Int, logger: Logger) throws(BrokerError) {
         let conf = try RdKafkaHandle.configuration(properties)
-        let context = Context(topic: topic, delegate: delegate, errors: ErrorEvents(role: "consumer \(topic)", logger: logger), capacity: capacity)
+        let context = Context(group: group, errors: ErrorEvents(role: "consumer \(group)", logger: logger), capacity: capacity)
         rd_kafka_conf_set_opaque(conf, Unmanaged.passUnretained(context).toOpaque())
         rd_kafka_conf_set_error_cb(conf) { _, code, reason, opaque in
             guard let opaque else { return }
@@ -68,30 +91,22 @@ final class KafkaConsumer: Sendable {
         rd_kafka_conf_set_offset_commit_cb(conf) { _, err, offsets, opaque in
             guard err != RD_KAFKA_RESP_ERR_NO_ERROR, err != RD_KAFKA_RESP_ERR__NO_OFFSET, let opaque else { return }
             let context = Unmanaged<Context>.fromOpaque(opaque).takeUnretainedValue()
-            let partitions = offsets.map { list in (0..<Int(list.pointee.cnt)).map { list.pointee.elems[$0].partition } } ?? []
-            context.delegate.commitFailed(partitions)
-            context.errors.logger.debug("kafka commit on \(context.topic) failed, retried with the next one: \(RdKafkaHandle.describe(err))")
+            let grouped: [String: [Int32]] = offsets.map { KafkaConsumer.byTopic($0) } ?? [:]
+            for (topic, partitions) in grouped {
+                context.delegate(topic)?.commitFailed(partitions)
+            }
+            context.errors.logger.debug("kafka commit in group \(context.group) failed, retried with the next one: \(RdKafkaHandle.describe(err))")
         }
         let handle = Handle(raw: try RdKafkaHandle.make(RD_KAFKA_CONSUMER, conf))
         rd_kafka_poll_set_consumer(handle.raw)
-        let topics = rd_kafka_topic_partition_list_new(1)!
-        rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA)
-        let err = rd_kafka_subscribe(handle.raw, topics)
-        rd_kafka_topic_partition_list_destroy(topics)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR else {
-            rd_kafka_destroy(handle.raw)
-            throw BrokerError(.unavailable, "kafka subscribe to \(topic): \(RdKafkaHandle.describe(err))")
-        }
         self.handle = handle
+        self.context = context
         let lastCommit = Mutex<ContinuousClock.Instant>(.now)
         poller = PollThread(
-            name: "kafka-consumer-\(topic)",
+            name: "kafka-consumer-\(group)",
             body: {
-                // Take records only while the subscriber's queue has room. Meanwhile librdkafka keeps
-                // its prefetch (bounded by queued.max.messages.kbytes) and its heartbeats; a rebalance
-                // is served at the next poll. (Pausing partitions instead would purge the prefetch and
-                // cost a fetch round trip, up to fetch.wait.max.ms on some brokers, per cycle.)
-                if context.delegate.queued < context.capacity {
+                Self.applyTopicChanges(handle.raw, context)
+                if Self.flowControl(handle.raw, context) {
                     if let message = rd_kafka_consumer_poll(handle.raw, 50) {
                         Self.consume(message, context)
                         rd_kafka_message_destroy(message)
@@ -104,7 +119,14 @@ final class KafkaConsumer: Sendable {
                     last = .now
                     return true
                 }
-                if due { Self.commit(handle.raw, topic: topic, context.delegate.pendingCommits(), async: true) }
+                if due {
+                    var offsets: [(String, Int32, Int64)] = []
+                    let all = context.state.withLock { $0.delegates.merging($0.leaving) { a, _ in a } }
+                    for (topic, delegate) in all {
+                        offsets += delegate.pendingCommits().map { (topic, $0.partition, $0.offset) }
+                    }
+                    Self.commit(handle.raw, offsets, async: true)
+                }
             },
             finish: {
                 // Leaves the group; the revoke callback commits what is done.
@@ -114,19 +136,106 @@ final class KafkaConsumer: Sendable {
             })
     }
 
+    /// Whether a subscription of `topic` is already served by this member.
+    func has(topic: String) -> Bool { context.state.withLock { $0.delegates[topic] != nil } }
+
+    /// Adds `topic` to the member's subscription (applied by the poll thread once the topic set
+    /// has been quiet for 100 ms, so subscriptions started together cost one rebalance).
+    func add(topic: String, delegate: any KafkaConsumerDelegate) {
+        context.state.withLock { s in
+            s.delegates[topic] = delegate
+            s.changedAt = .now
+        }
+    }
+
+    /// Removes `topic`; returns true when it was the last one (then `close` the consumer).
+    func remove(topic: String) -> Bool {
+        context.state.withLock { s in
+            if let d = s.delegates.removeValue(forKey: topic) { s.leaving[topic] = d }
+            s.paused.removeValue(forKey: topic)
+            s.changedAt = .now
+            return s.delegates.isEmpty
+        }
+    }
+
     /// Leaves the group (committing acknowledged offsets) and destroys the handle.
     func close() async { await poller.stop() }
 
     // MARK: Poll-thread helpers
 
+    private static func applyTopicChanges(_ rk: OpaquePointer, _ context: Context) {
+        let topics = context.state.withLock { s -> [String]? in
+            guard let at = s.changedAt, ContinuousClock.now - at >= .milliseconds(100) else { return nil }
+            s.changedAt = nil
+            return s.delegates.keys.sorted()
+        }
+        guard let topics, !topics.isEmpty else { return }
+        let list = rd_kafka_topic_partition_list_new(Int32(topics.count))!
+        for topic in topics { rd_kafka_topic_partition_list_add(list, topic, RD_KAFKA_PARTITION_UA) }
+        let err = rd_kafka_subscribe(rk, list)
+        rd_kafka_topic_partition_list_destroy(list)
+        if err != RD_KAFKA_RESP_ERR_NO_ERROR {
+            context.errors.logger.error("kafka subscribe to \(topics) in group \(context.group): \(RdKafkaHandle.describe(err)); retrying")
+            context.state.withLock { $0.changedAt = .now }
+        }
+    }
+
+    /// Pauses the partitions of topics whose subscriber is behind while others still have room,
+    /// resumes them once drained to half; returns whether to poll at all.
+    private static func flowControl(_ rk: OpaquePointer, _ context: Context) -> Bool {
+        let delegates = context.delegates
+        guard !delegates.isEmpty else { return true }  // nothing subscribed yet: serve rebalances
+        var full: [String] = [], drained: [String] = []
+        var anyRoom = false
+        let (paused, assignment) = context.state.withLock { ($0.paused, $0.assignment) }
+        for (topic, delegate) in delegates {
+            let queued = delegate.queued
+            if queued >= context.capacity {
+                if paused[topic] != assignment { full.append(topic) }
+            } else {
+                if paused[topic] == nil { anyRoom = true }
+                if paused[topic] != nil && queued <= context.capacity / 2 { drained.append(topic) }
+            }
+        }
+        if !drained.isEmpty {
+            setPaused(rk, drained, pause: false)
+            context.state.withLock { s in for t in drained { s.paused.removeValue(forKey: t) } }
+            anyRoom = true
+        }
+        // Only pause when another topic can use the fetches: a lone full topic just waits, keeping
+        // its prefetch (a resume costs a fetch round trip, up to fetch.wait.max.ms on some brokers).
+        if anyRoom && !full.isEmpty {
+            setPaused(rk, full, pause: true)
+            context.state.withLock { s in for t in full { s.paused[t] = assignment } }
+        }
+        return anyRoom
+    }
+
+    private static func setPaused(_ rk: OpaquePointer, _ topics: [String], pause: Bool) {
+        var assigned: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?
+        guard rd_kafka_assignment(rk, &assigned) == RD_KAFKA_RESP_ERR_NO_ERROR, let assigned else { return }
+        defer { rd_kafka_topic_partition_list_destroy(assigned) }
+        let wanted = Set(topics)
+        let list = rd_kafka_topic_partition_list_new(assigned.pointee.cnt)!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for i in 0..<Int(assigned.pointee.cnt) {
+            let element = assigned.pointee.elems[i]
+            if wanted.contains(String(cString: element.topic)) { rd_kafka_topic_partition_list_add(list, element.topic, element.partition) }
+        }
+        guard list.pointee.cnt > 0 else { return }
+        _ = pause ? rd_kafka_pause_partitions(rk, list) : rd_kafka_resume_partitions(rk, list)
+    }
+
     private static func consume(_ message: UnsafeMutablePointer<rd_kafka_message_t>, _ context: Context) {
         let m = message.pointee
+        let topic = m.rkt.map { String(cString: rd_kafka_topic_name($0)) } ?? ""
         guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
             if m.err != RD_KAFKA_RESP_ERR__PARTITION_EOF {
-                context.errors.logger.warning("kafka consumer \(context.topic): \(RdKafkaHandle.describe(m.err))")
+                context.errors.logger.warning("kafka consumer \(topic.isEmpty ? context.group : topic): \(RdKafkaHandle.describe(m.err))")
             }
             return
         }
+        guard let delegate = context.delegate(topic) else { return }  // its subscription just stopped
         let payload = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
         let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
         var headers: [(String, String)] = []
@@ -146,30 +255,49 @@ final class KafkaConsumer: Sendable {
         }
         var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let timestamp = rd_kafka_message_timestamp(message, &timestampType)
-        context.delegate.received(KafkaRecord(partition: m.partition, offset: m.offset, key: key, payload: payload, headers: headers,
-                                              timestampMs: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp))
+        delegate.received(KafkaRecord(partition: m.partition, offset: m.offset, key: key, payload: payload, headers: headers,
+                                      timestampMs: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp))
+    }
+
+    /// The partitions of a list, grouped by topic.
+    private static func byTopic(_ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>) -> [String: [Int32]] {
+        var out: [String: [Int32]] = [:]
+        for i in 0..<Int(list.pointee.cnt) {
+            let e = list.pointee.elems[i]
+            out[String(cString: e.topic), default: []].append(e.partition)
+        }
+        return out
     }
 
     private static func rebalance(_ rk: OpaquePointer, _ err: rd_kafka_resp_err_t,
                                   _ partitions: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, _ context: Context) {
-        let numbers = partitions.map { list in (0..<Int(list.pointee.cnt)).map { list.pointee.elems[$0].partition } } ?? []
+        let grouped = partitions.map(byTopic) ?? [:]
         switch err {
         case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:
-            context.delegate.assigned(numbers)
+            context.state.withLock { $0.assignment += 1 }
+            for (topic, numbers) in grouped { context.delegate(topic)?.assigned(numbers) }
             _ = rd_kafka_assign(rk, partitions)
         case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
-            commit(rk, topic: context.topic, context.delegate.revoking(numbers), async: false)
+            var offsets: [(String, Int32, Int64)] = []
+            for (topic, numbers) in grouped {
+                offsets += (context.delegate(topic)?.revoking(numbers) ?? []).map { (topic, $0.partition, $0.offset) }
+            }
+            commit(rk, offsets, async: false)
             _ = rd_kafka_assign(rk, nil)
+            context.state.withLock { s in
+                s.paused = [:]  // a new assignment starts unpaused
+                s.leaving = [:]  // their last offsets are committed
+            }
         default:
-            context.errors.logger.warning("kafka rebalance on \(context.topic): \(RdKafkaHandle.describe(err))")
+            context.errors.logger.warning("kafka rebalance in group \(context.group): \(RdKafkaHandle.describe(err))")
             _ = rd_kafka_assign(rk, nil)
         }
     }
 
-    private static func commit(_ rk: OpaquePointer, topic: String, _ offsets: [(partition: Int32, offset: Int64)], async: Bool) {
+    private static func commit(_ rk: OpaquePointer, _ offsets: [(topic: String, partition: Int32, offset: Int64)], async: Bool) {
         guard !offsets.isEmpty else { return }
         let list = rd_kafka_topic_partition_list_new(Int32(offsets.count))!
-        for (partition, offset) in offsets {
+        for (topic, partition, offset) in offsets {
             rd_kafka_topic_partition_list_add(list, topic, partition).pointee.offset = offset
         }
         _ = rd_kafka_commit(rk, list, async ? 1 : 0)

@@ -14,7 +14,8 @@ final class KafkaSubscription: DeliverySource, DeliverySettler, KafkaConsumerDel
     private let revokeGrace: Double
     private let state = Mutex(State())
     private let queue = HandOffQueue<Pending>()
-    private let consumerBox = Mutex<KafkaConsumer?>(nil)
+    /// Leaves the group member this subscription was added to (set by `start`).
+    private let leave = Mutex<(@Sendable () async -> Void)?>(nil)
     private let firstAssignment = Mutex<(done: Bool, waiters: [CheckedContinuation<Void, Never>])>((false, []))
 
     struct Pending: Sendable {
@@ -44,11 +45,11 @@ final class KafkaSubscription: DeliverySource, DeliverySettler, KafkaConsumerDel
         self.revokeGrace = options.revokeGraceSeconds
     }
 
-    /// Creates the consumer (joining the group) and waits up to `assignmentWait` seconds for the
-    /// first partition assignment, so a publish right after `subscribe` returns is not missed.
-    func start(properties: [(String, String)], capacity: Int, assignmentWait: Double) async throws(BrokerError) {
-        let consumer = try KafkaConsumer(topic: topic, properties: properties, capacity: capacity, delegate: self, logger: logger)
-        consumerBox.withLock { $0 = consumer }
+    /// Waits, once added to its group member, up to `assignmentWait` seconds for the first
+    /// partition assignment, so a publish right after `subscribe` returns is not missed.
+    /// `leave` takes the topic out of the member again.
+    func waitForAssignment(_ assignmentWait: Double, leave: @escaping @Sendable () async -> Void) async {
+        self.leave.withLock { $0 = leave }
         let timer = Task {
             try? await Task.sleep(for: .seconds(assignmentWait))
             self.markAssigned()
@@ -100,8 +101,8 @@ final class KafkaSubscription: DeliverySource, DeliverySettler, KafkaConsumerDel
         state.withLock { $0.stopped = true }
         queue.finish()
         markAssigned()
-        if let consumer = consumerBox.withLock({ c -> KafkaConsumer? in defer { c = nil }; return c }) {
-            await consumer.close()
+        if let leave = leave.withLock({ l -> (@Sendable () async -> Void)? in defer { l = nil }; return l }) {
+            await leave()
         }
     }
 
