@@ -108,7 +108,10 @@ public final class CourierRuntime: Sendable {
         // Delivery toward the app.
         let metrics = DeliveryMetrics(appID: options.appID, namespace: ProcessInfo.processInfo.environment["NAMESPACE"] ?? "")
         var clientConfig = HTTPClient.Configuration()
-        clientConfig.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 64)
+        // Each subscription has its own in-flight window (64 by default); the pool must hold more
+        // than one window, or a subscription whose route hangs takes every connection to the app
+        // and starves the others (with 64, a hanging /a left /b 0 of 300 events).
+        clientConfig.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
         clientConfig.tracing.tracer = nil  // Courier propagates trace context itself; no per-request spans
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfig)
         let channel = options.appPort.map { AppChannel(client: client, host: options.appChannelAddress, port: $0, apiToken: options.appAPIToken) }
@@ -172,7 +175,9 @@ public final class CourierRuntime: Sendable {
         var apiLogger = logger
         apiLogger.logLevel = max(logger.logLevel, .notice)
         let api = Application(router: router.build(),
-                              server: .http1(configuration: .init(additionalChannelHandlers: [UpgradeCloseHandler()])),
+                              server: .http1(configuration: .init(additionalChannelHandlers: [UpgradeCloseHandler()],
+                                                                  idleTimeout: .nanoseconds(Int64(options.httpIdleTimeout.components.seconds) * 1_000_000_000
+                                                                                            + options.httpIdleTimeout.components.attoseconds / 1_000_000_000))),
                               configuration: .init(address: .hostname(options.httpAddress, port: options.httpPort), serverName: "courier"),
                               logger: apiLogger)
         let registry = MetricsSetup.registry()

@@ -25,7 +25,7 @@ public final class SubscriptionRunner: Sendable {
 
     public init(subscription: SubscriptionSpec, broker: any MessageBroker, group: String, channel: AppChannel,
                 policy: InboundPolicy, appID: String, globalLimit: AsyncSemaphore, logger: Logger,
-                metrics: DeliveryMetrics, defaultTimeout: Double = 300) throws(RouteTable.Invalid) {
+                metrics: DeliveryMetrics, defaultTimeout: Double = 60) throws(RouteTable.Invalid) {
         self.subscription = subscription
         self.broker = broker
         self.group = group

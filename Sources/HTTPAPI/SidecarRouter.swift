@@ -62,8 +62,19 @@ public struct SidecarRouter: Sendable {
         }
         router.put("/v1.0/metadata/:key") { request, context in
             var request = request
-            let body = (try? await request.collectBody(upTo: self.maxBodyBytes)) ?? ByteBuffer()
-            self.state.setExtended(context.parameters.get("key") ?? "", String(buffer: body))
+            let key = context.parameters.get("key") ?? ""
+            guard let body = try? await request.collectBody(upTo: SidecarState.maxExtendedValueBytes) else {
+                return DaprError(status: .badRequest, errorCode: "ERR_METADATA_VALUE_TOO_LARGE",
+                                 message: "metadata value exceeds \(SidecarState.maxExtendedValueBytes) bytes").response
+            }
+            guard key.utf8.count <= SidecarState.maxExtendedKeyBytes else {
+                return DaprError(status: .badRequest, errorCode: "ERR_METADATA_KEY_TOO_LARGE",
+                                 message: "metadata key exceeds \(SidecarState.maxExtendedKeyBytes) bytes").response
+            }
+            guard self.state.setExtended(key, String(buffer: body)) else {
+                return DaprError(status: .badRequest, errorCode: "ERR_METADATA_TOO_MANY_KEYS",
+                                 message: "at most \(SidecarState.maxExtendedKeys) extended metadata keys may be set").response
+            }
             return Response(status: .noContent)
         }
         router.post("/v1.0/shutdown") { request, _ in
@@ -234,12 +245,22 @@ struct APITokenMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let token: String
 
+    /// Compares without returning early, so the time taken does not tell how much of a guess was right.
+    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
+        let x = Array(a.utf8), y = Array(b.utf8)
+        var difference = UInt8(truncatingIfNeeded: x.count ^ y.count)
+        for i in 0..<max(x.count, y.count) {
+            difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+        }
+        return difference == 0 && x.count == y.count
+    }
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         if request.method == .get && (path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound") {
             return try await next(request, context)
         }
-        guard request.headers[HTTPField.Name("dapr-api-token")!] == token else {
+        guard Self.constantTimeEquals(request.headers[HTTPField.Name("dapr-api-token")!] ?? "", token) else {
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; charset=utf-8"
             return Response(status: .unauthorized, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "invalid api token")))

@@ -62,7 +62,20 @@ public final class SidecarState: Sendable {
     /// `PUT /v1.0/metadata/{key}` values.
     public var extendedMetadata: [String: String] { extended.withLock { $0 } }
 
-    public func setExtended(_ key: String, _ value: String) { extended.withLock { $0[key] = value } }
+    /// Limits of `PUT /v1.0/metadata/{key}`: unbounded values once let 200 × 1 MiB hold 309 MB.
+    public static let maxExtendedKeys = 100
+    public static let maxExtendedKeyBytes = 256
+    public static let maxExtendedValueBytes = 64 * 1024
+
+    /// Sets one value; false (nothing stored) when that would exceed `maxExtendedKeys`.
+    @discardableResult
+    public func setExtended(_ key: String, _ value: String) -> Bool {
+        extended.withLock { e in
+            guard e[key] != nil || e.count < Self.maxExtendedKeys else { return false }
+            e[key] = value
+            return true
+        }
+    }
 
     /// Installs what `POST /v1.0/shutdown` calls (`true` = forced).
     public func onShutdown(_ action: @escaping @Sendable (Bool) -> Void) { shutdown.withLock { $0 = action } }

@@ -56,6 +56,35 @@ import Testing
         }
     }
 
+    /// Idle keep-alive connections were never dropped (1,100 of them exhausted `nofile=1024` and
+    /// health stopped answering). Now an idle connection is closed after the idle timeout.
+    @Test func idleConnectionsAreClosed() async throws {
+        try await withHarness(withApp: false, configure: { $0.httpIdleTimeout = .seconds(1) }) { h in
+            let started = Date()
+            let (answer, closed) = try await BrokerCtl.offPool {
+                try RawHTTP.untilClosed(port: h.httpPort, "GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\n\r\n", timeout: 10)
+            }
+            let waited = Date().timeIntervalSince(started)
+            #expect(answer.hasPrefix("HTTP/1.1 204"))
+            #expect(closed && waited < 5, "closed after \(waited) s")
+        }
+    }
+
+    /// `PUT /v1.0/metadata/{key}` was unbounded (200 × 1 MiB held 309 MB): values, keys and the
+    /// number of keys are capped with a clear 400.
+    @Test func extendedMetadataIsBounded() async throws {
+        try await withHarness(withApp: false) { h in
+            var r = try await h.request(.PUT, "/v1.0/metadata/big", body: String(repeating: "x", count: 65 * 1024))
+            #expect(r.status == 400 && r.errorCode == "ERR_METADATA_VALUE_TOO_LARGE", "\(r.status) \(r.body)")
+            r = try await h.request(.PUT, "/v1.0/metadata/" + String(repeating: "k", count: 300), body: "v")
+            #expect(r.status == 400 && r.errorCode == "ERR_METADATA_KEY_TOO_LARGE")
+            for i in 0..<100 { #expect(try await h.request(.PUT, "/v1.0/metadata/k\(i)", body: "v").status == 204) }
+            r = try await h.request(.PUT, "/v1.0/metadata/one-too-many", body: "v")
+            #expect(r.status == 400 && r.errorCode == "ERR_METADATA_TOO_MANY_KEYS")
+            #expect(try await h.request(.PUT, "/v1.0/metadata/k5", body: "changed").status == 204, "an existing key can still change")
+        }
+    }
+
     /// A 2xx answer with a body over the 4 MiB read limit was never acknowledged (the body read
     /// failed, so the delivery counted as failed and came back forever). The status decides.
     @Test func hugeSuccessfulAnswerIsAcknowledged() async throws {
@@ -176,5 +205,33 @@ enum RawHTTP {
             if let text = String(bytes: out, encoding: .utf8), text.contains("\r\n\r\n") { break }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// One hanging subscriber route must only slow itself (hardening issue, item 2): with route /a
+/// hanging, /b of the same app got 0 of 3,005 events in 60 s, because /a's 64 in-flight
+/// deliveries held every pooled connection to the app.
+@Suite(.serialized) struct FairnessTests {
+    @Test func aHangingRouteDoesNotStarveAnotherSubscription() async throws {
+        let subs = "[\(subscription(topic: "hang-a", route: "/a")),\(subscription(topic: "fast-b", route: "/b"))]"
+        let released = Mutex(false)
+        try await withHarness(subscriptions: subs, respond: { request, _ in
+            // /a hangs until the test releases it (so no request is in flight when the app stops).
+            while request.path == "/a" && !released.withLock({ $0 }) { try? await Task.sleep(for: .milliseconds(50)) }
+            return (200, "")
+        }) { h in
+            defer { released.withLock { $0 = true } }
+            let a = "[" + (0..<200).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
+            #expect(try await h.request(.POST, "/v1.0-alpha1/publish/bulk/pubsub/hang-a", body: a, headers: [("content-type", "application/json")]).status == 204)
+            try await Task.sleep(for: .milliseconds(500))  // /a now holds its whole window
+            let b = "[" + (0..<300).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
+            let started = Date()
+            #expect(try await h.request(.POST, "/v1.0-alpha1/publish/bulk/pubsub/fast-b", body: b, headers: [("content-type", "application/json")]).status == 204)
+            try await h.subscriber!.wait(for: 300, path: "/b", timeout: 15)
+            print("fairness: 300 of 300 events on /b in \(String(format: "%.2f", Date().timeIntervalSince(started))) s while /a hangs with \(h.subscriber!.requests.filter { $0.path == "/a" }.count) in flight")
+            released.withLock { $0 = true }
+            try await h.subscriber!.wait(for: 200, path: "/a", timeout: 30)
+            try await Task.sleep(for: .milliseconds(500))
+        }
     }
 }
