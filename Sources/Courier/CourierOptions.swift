@@ -24,6 +24,8 @@ public struct CourierOptions: Sendable {
     public var backlogReportInterval: Duration = .seconds(10)
     public var apiToken: String?
     public var appAPIToken: String?
+    /// How often KEDA's `StreamIsActive` looks at the backlog (it pushes only changes).
+    public var scalerStreamInterval: Duration = .seconds(5)
     /// A keep-alive connection to the HTTP API with no request for this long is closed.
     public var httpIdleTimeout: Duration = .seconds(60)
 

@@ -4,6 +4,7 @@ import BrokerKit
 import CloudEvents
 import Delivery
 import Foundation
+import GRPCAPI
 import HTTPAPI
 import Hummingbird
 import Logging
@@ -201,7 +202,10 @@ public final class CourierRuntime: Sendable {
                                                 interval: options.backlogReportInterval),
                       successTerminationBehavior: .ignore, serviceName: "backlog"),
                 .init(service: api, serviceName: "http-api"),
-            ],
+            ] + (options.grpcPort > 0 ? [.init(service: GRPCServerService(host: options.httpAddress, port: options.grpcPort, publisher: publisher,
+                                                                          state: state, bindings: hub, apiToken: options.apiToken,
+                                                                          scalerStreamInterval: options.scalerStreamInterval, logger: apiLogger),
+                                               serviceName: "grpc-api")] : []),
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         config.maximumGracefulShutdownDuration = .milliseconds(Int(options.gracefulShutdownSeconds * 1000))

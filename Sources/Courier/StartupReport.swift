@@ -5,7 +5,8 @@ public enum StartupReport {
         var lines = ["Courier \(CourierRuntime.version) — app id '\(o.appID)'"]
         lines.append("  HTTP API     http://\(o.httpAddress):\(o.httpPort)  (Dapr pub/sub and bindings API)")
         lines.append("  metrics      http://\(o.httpAddress):\(o.metricsPort)/metrics")
-        lines.append("  gRPC API     port \(o.grpcPort) reserved; not served yet (HTTP only in this version)")
+        lines.append(o.grpcPort > 0 ? "  gRPC API     \(o.httpAddress):\(o.grpcPort)  (Dapr runtime: publish, bulk publish, bindings, metadata; KEDA external scaler)"
+                                    : "  gRPC API     off (--dapr-grpc-port 0)")
         if let port = o.appPort {
             lines.append("  app channel  \(o.appProtocol)://\(o.appChannelAddress):\(port)")
         } else {

@@ -27,10 +27,8 @@ extension Publisher {
         } catch {
             throw .eventsSerialization(pubsub, "error when unmarshaling the request body: \(error)", reason: "DAPR_PUBSUB_UNMARSHAL_EVENTS")
         }
-        var ids: [String] = []
-        var messages: [BrokerMessage] = []
+        var parsed: [BulkEntry] = []
         var seen = Set<String>()
-        let ttlAllowed = !target.broker.features.contains(.messageTTL)
         for (index, item) in entries.enumerated() {
             guard case .object(let entry) = item else {
                 throw .eventsSerialization(pubsub, "entry \(index) is not a JSON object", reason: "DAPR_PUBSUB_UNMARSHAL_EVENTS")
@@ -51,24 +49,66 @@ extension Publisher {
             }
             var entryMetadata: [String: String]?
             if case .object(let m)? = field("metadata") {
-                var merged = metadata
-                for (k, v) in m { if let s = v.stringValue { merged[k] = s } }
-                entryMetadata = merged
+                entryMetadata = [:]
+                for (k, v) in m { if let s = v.stringValue { entryMetadata![k] = s } }
             }
+            parsed.append(BulkEntry(id: id, payload: payload, contentType: contentType, metadata: entryMetadata))
+        }
+        return try await publishBulk(pubsub: pubsub, topic: topic, entries: parsed, metadata: metadata, trace: trace, target: target, raw: raw)
+    }
+
+    /// One entry of a bulk publish: the event's bytes as the client sent them.
+    public struct BulkEntry: Sendable {
+        public var id: String
+        public var payload: [UInt8]
+        public var contentType: String
+        /// The entry's own metadata, merged over the request's; `nil` when it has none.
+        public var metadata: [String: String]?
+
+        public init(id: String, payload: [UInt8], contentType: String, metadata: [String: String]?) {
+            self.id = id
+            self.payload = payload
+            self.contentType = contentType
+            self.metadata = metadata
+        }
+    }
+
+    /// Bulk publish of entries already decoded (the gRPC API's path; the HTTP path parses JSON first).
+    public func publishBulk(pubsub: String, topic: String, entries: [BulkEntry], metadata: [String: String],
+                            trace: TraceContext?) async throws(DaprError) -> [FailedEntry] {
+        let target = try target(pubsub: pubsub, topic: topic)
+        let raw = try rawPayload(metadata, pubsub: pubsub)
+        var seen = Set<String>()
+        for entry in entries {
+            guard !entry.id.isEmpty else { throw .eventsSerialization(pubsub, "entryId is required for every entry") }
+            guard seen.insert(entry.id).inserted else { throw .eventsSerialization(pubsub, "entryId \(entry.id) is duplicated") }
+        }
+        return try await publishBulk(pubsub: pubsub, topic: topic, entries: entries, metadata: metadata, trace: trace, target: target, raw: raw)
+    }
+
+    private func publishBulk(pubsub: String, topic: String, entries: [BulkEntry], metadata: [String: String],
+                             trace: TraceContext?, target: Target, raw: Bool) async throws(DaprError) -> [FailedEntry] {
+        var ids: [String] = []
+        var messages: [BrokerMessage] = []
+        ids.reserveCapacity(entries.count)
+        messages.reserveCapacity(entries.count)
+        let ttlAllowed = !target.broker.features.contains(.messageTTL)
+        for entry in entries {
+            let entryMetadata = entry.metadata.map { own in metadata.merging(own) { _, new in new } }
             let effective = entryMetadata ?? metadata
-            var bytes = payload
+            var bytes = entry.payload
             if !raw {
                 let context = Envelope.Context(
-                    topic: topic, pubsubName: pubsub, appID: appID, contentType: contentType, trace: trace?.child(),
+                    topic: topic, pubsubName: pubsub, appID: appID, contentType: entry.contentType, trace: trace?.child(),
                     overrides: entryMetadata.map(CloudEventOverrides.init(metadata:)) ?? CloudEventOverrides(),
                     ttlSeconds: ttlAllowed ? entryMetadata.flatMap(Self.ttlSeconds) : nil)
                 do {
-                    bytes = try Envelope.build(body: payload, context: context)
+                    bytes = try Envelope.build(body: entry.payload, context: context)
                 } catch {
-                    throw .eventsSerialization(pubsub, "entry \(id): \(error.description)")
+                    throw .eventsSerialization(pubsub, "entry \(entry.id): \(error.description)")
                 }
             }
-            ids.append(id)
+            ids.append(entry.id)
             messages.append(BrokerMessage(topic: topic, payload: bytes, contentType: raw ? nil : ContentType.cloudEventsJSON, metadata: effective))
         }
         guard target.scopes.isAllowed(topic: topic, appID: appID, operation: .publish) else {

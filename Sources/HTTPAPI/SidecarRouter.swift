@@ -245,26 +245,30 @@ struct APITokenMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let token: String
 
-    /// Compares without returning early, so the time taken does not tell how much of a guess was right.
-    static func constantTimeEquals(_ a: String, _ b: String) -> Bool {
-        let x = Array(a.utf8), y = Array(b.utf8)
-        var difference = UInt8(truncatingIfNeeded: x.count ^ y.count)
-        for i in 0..<max(x.count, y.count) {
-            difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
-        }
-        return difference == 0 && x.count == y.count
-    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         if request.method == .get && (path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound") {
             return try await next(request, context)
         }
-        guard Self.constantTimeEquals(request.headers[HTTPField.Name("dapr-api-token")!] ?? "", token) else {
+        guard APITokenCheck.matches(request.headers[HTTPField.Name("dapr-api-token")!] ?? "", token) else {
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; charset=utf-8"
             return Response(status: .unauthorized, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "invalid api token")))
         }
         return try await next(request, context)
+    }
+}
+
+/// The API token check shared by the HTTP and gRPC APIs.
+public enum APITokenCheck {
+    /// Compares without returning early, so the time taken does not tell how much of a guess was right.
+    public static func matches(_ sent: String, _ token: String) -> Bool {
+        let x = Array(sent.utf8), y = Array(token.utf8)
+        var difference = UInt8(truncatingIfNeeded: x.count ^ y.count)
+        for i in 0..<max(x.count, y.count) {
+            difference |= (i < x.count ? x[i] : 0) ^ (i < y.count ? y[i] : 0)
+        }
+        return difference == 0 && x.count == y.count
     }
 }

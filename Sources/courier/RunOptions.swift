@@ -17,7 +17,7 @@ struct RunOptions: ParsableArguments {
     var httpPort = 3500
     @Option(name: .customLong("dapr-listen-addresses"), help: "Address the APIs listen on.")
     var listenAddress = "127.0.0.1"
-    @Option(name: .customLong("dapr-grpc-port"), help: "Port of the gRPC API (reserved; not served yet).")
+    @Option(name: .customLong("dapr-grpc-port"), help: "Port of the gRPC API (Dapr's runtime service and KEDA's external scaler); 0 serves no gRPC.")
     var grpcPort = 50001
     @Option(name: .customLong("metrics-port"), help: "Port of the Prometheus /metrics endpoint.")
     var metricsPort = 9090

@@ -17,7 +17,9 @@ final class CourierProcess: @unchecked Sendable {
     init(arguments: [String], log: String, environment: [String: String] = [:]) throws {
         self.log = log
         process.executableURL = URL(fileURLWithPath: Self.executable)
-        process.arguments = ["run"] + arguments
+        // Every process gets its own gRPC port (the default 50001 would collide between tests).
+        let grpc = arguments.contains("--dapr-grpc-port") ? [] : ["--dapr-grpc-port", "\(try PortAllocator.free())"]
+        process.arguments = ["run"] + arguments + grpc
         var env = ProcessInfo.processInfo.environment
         for (k, v) in environment { env[k] = v }
         process.environment = env

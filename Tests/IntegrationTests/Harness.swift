@@ -44,6 +44,7 @@ final class Harness: Sendable {
         o.appPort = subscriber?.port
         o.httpPort = try PortAllocator.free()
         o.metricsPort = try PortAllocator.free()
+        o.grpcPort = try PortAllocator.free()
         o.resourcesPaths = [dir + "/resources"]
         o.dataDirectory = dir + "/data"
         o.apiToken = apiToken

@@ -1,0 +1,21 @@
+import DaprProto
+import GRPCCore
+import HTTPAPI
+
+/// Requires `dapr-api-token` request metadata equal to `DAPR_API_TOKEN` on the Dapr service;
+/// a missing or wrong token is UNAUTHENTICATED. (KEDA's scaler service is exempt: KEDA cannot
+/// send Dapr's token, as the health endpoints are exempt on HTTP.)
+struct APITokenInterceptor: ServerInterceptor {
+    let token: String
+
+    func intercept<Input: Sendable, Output: Sendable>(
+        request: StreamingServerRequest<Input>, context: ServerContext,
+        next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+    ) async throws -> StreamingServerResponse<Output> {
+        let sent = request.metadata[stringValues: "dapr-api-token"].first(where: { _ in true }) ?? ""
+        guard APITokenCheck.matches(sent, token) else {
+            throw RPCError(code: .unauthenticated, message: "authentication error: api token mismatch")
+        }
+        return try await next(request, context)
+    }
+}
