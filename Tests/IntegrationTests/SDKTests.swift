@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+
+/// The official Dapr Python SDK (`pip install dapr`) talks to Courier's gRPC API unchanged: SDK
+/// code as its users write it (Tests/clients/sdk_client.py), nothing patched.
+@Suite(.serialized) struct SDKTests {
+    static func sdk(_ arguments: [String], grpcPort: Int, httpPort: Int, token: String? = nil) async throws -> [[String: Any]] {
+        guard let python = BrokerCtl.python else { throw TestFailure("COURIER_PYTHON is not set") }
+        let script = URL(fileURLWithPath: BrokerCtl.script).deletingLastPathComponent().appendingPathComponent("sdk_client.py").path
+        let (status, output) = try await BrokerCtl.offPool { () throws -> (Int32, String) in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = [script] + arguments
+            var env = ProcessInfo.processInfo.environment
+            env["DAPR_GRPC_PORT"] = "\(grpcPort)"
+            env["DAPR_HTTP_PORT"] = "\(httpPort)"
+            env["DAPR_API_TOKEN"] = token
+            process.environment = env
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = pipe
+            try process.run()
+            let data = pipe.fileHandleForReading.readDataToEndOfFile()
+            process.waitUntilExit()
+            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+        }
+        guard status == 0 else { throw TestFailure("sdk_client \(arguments) exited \(status): \(output)") }
+        return output.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+    }
+
+    @Test func pythonSDKPublishesInvokesBindingsAndSeesDaprErrors() async throws {
+        guard BrokerCtl.available() else { return }
+        let redis = DurabilityTests.component("redis").map { _ in
+            BindingTests.component("kv", "bindings.redis", BindingTests.brokerMetadata("redis", target: "x", group: "g")!.filter { $0.0 != "stream" })
+        }
+        var resources = ["pubsub.yaml": Harness.defaultPubsub]
+        if let redis { resources["kv.yaml"] = redis } else { _ = DurabilityTests.requiredComponent("redis") }
+        try await withHarness(resources: resources, subscriptions: "[\(subscription(topic: "sdk"))]", configure: { $0.apiToken = "sdk-secret" }) { h in
+            let grpc = h.runtime.options.grpcPort
+            let published = try await Self.sdk(["publish", "pubsub", "sdk"], grpcPort: grpc, httpPort: h.httpPort, token: "sdk-secret")
+            #expect(published.first?["published"] as? Int == 3)
+            let got = try await h.subscriber!.wait(for: 3)
+            let events = got.compactMap(\.json)
+            let json = events.first { ($0["data"] as? [String: Any])?["kind"] as? String == "json" }
+            #expect(json?["datacontenttype"] as? String == "application/json" && json?["specversion"] as? String == "1.0")
+            let text = events.first { $0["data"] as? String == "plain words" }
+            #expect(text?["datacontenttype"] as? String == "text/plain", "an empty data_content_type is text/plain")
+            let raw = events.first { $0["kind"] as? String == "raw" }
+            #expect(raw != nil && raw?["specversion"] == nil, "a rawPayload event is stored and delivered as its bytes: \(events)")
+
+            let bulk = try await Self.sdk(["publish_events", "pubsub", "sdk"], grpcPort: grpc, httpPort: h.httpPort, token: "sdk-secret")
+            #expect((bulk.first?["failed"] as? [String])?.isEmpty == true)
+            let all = try await h.subscriber!.wait(for: 6)
+            #expect(Set(all.compactMap { ($0.json?["data"] as? [String: Any])?["bulk"] as? Int }) == [0, 1, 2])
+
+            if redis != nil {
+                let binding = try await Self.sdk(["binding", "kv"], grpcPort: grpc, httpPort: h.httpPort, token: "sdk-secret")
+                #expect(binding.first?["got"] as? String == #"{"sdk":true}"#, "InvokeBinding passes data through unchanged: \(binding)")
+            }
+            let unknown = try await Self.sdk(["error", "nope", "sdk"], grpcPort: grpc, httpPort: h.httpPort, token: "sdk-secret")
+            #expect(unknown.first?["code"] as? String == "INVALID_ARGUMENT", "\(unknown)")
+            let unauthenticated = try await Self.sdk(["error", "pubsub", "sdk"], grpcPort: grpc, httpPort: h.httpPort, token: "wrong")
+            #expect(unauthenticated.first?["code"] as? String == "UNAUTHENTICATED", "\(unauthenticated)")
+        }
+    }
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env python3
+"""The official Dapr Python SDK (`dapr`), as its users write it, against Courier's gRPC port.
+
+    sdk_client.py publish PUBSUB TOPIC        JSON, text and rawPayload events through publish_event
+    sdk_client.py publish_events PUBSUB TOPIC three events through publish_events (bulk)
+    sdk_client.py binding NAME                invoke_binding create, then get, of key "sdk-key"
+    sdk_client.py error PUBSUB TOPIC          a publish that must fail; prints the gRPC status code
+
+DAPR_GRPC_PORT, DAPR_HTTP_PORT and DAPR_API_TOKEN come from the environment, as for any Dapr app.
+Prints one JSON line per result.
+"""
+import json
+import sys
+
+from dapr.clients import DaprClient
+
+
+def out(obj):
+    print(json.dumps(obj), flush=True)
+
+
+def main():
+    action = sys.argv[1]
+    with DaprClient() as client:
+        if action == "publish":
+            pubsub, topic = sys.argv[2], sys.argv[3]
+            client.publish_event(pubsub_name=pubsub, topic_name=topic, data=json.dumps({"kind": "json"}),
+                                 data_content_type="application/json")
+            client.publish_event(pubsub_name=pubsub, topic_name=topic, data="plain words")
+            client.publish_event(pubsub_name=pubsub, topic_name=topic, data=json.dumps({"kind": "raw"}),
+                                 data_content_type="application/json", publish_metadata={"rawPayload": "true"})
+            out({"published": 3})
+        elif action == "publish_events":
+            pubsub, topic = sys.argv[2], sys.argv[3]
+            response = client.publish_events(pubsub_name=pubsub, topic_name=topic,
+                                             data=[json.dumps({"bulk": i}) for i in range(3)], data_content_type="application/json")
+            out({"failed": [e.entry_id for e in response.failed_entries]})
+        elif action == "binding":
+            name = sys.argv[2]
+            created = client.invoke_binding(name, "create", data=b'{"sdk":true}', binding_metadata={"key": "sdk-key"})
+            got = client.invoke_binding(name, "get", binding_metadata={"key": "sdk-key"})
+            out({"created": created.data.decode(), "got": got.data.decode()})
+        elif action == "error":
+            try:
+                client.publish_event(pubsub_name=sys.argv[2], topic_name=sys.argv[3], data="x")
+                out({"code": "OK"})
+            except Exception as e:  # DaprGrpcError wraps the grpc.RpcError
+                code = e.code() if hasattr(e, "code") and callable(e.code) else None
+                out({"code": getattr(code, "name", str(code)), "message": str(e)[:300]})
+
+
+if __name__ == "__main__":
+    main()
