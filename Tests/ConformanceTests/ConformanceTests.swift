@@ -114,8 +114,10 @@ import Testing
     @Test(arguments: BrokerFixture.all)
     func oneGroupSplitsTheWorkTwoGroupsEachGetEverything(_ fixture: BrokerFixture) async throws {
         try await withBroker(fixture) { broker, topic in
-            let a1 = try await broker.subscribe(SubscribeRequest(topic: topic, group: "a-\(topic)"))
-            let a2 = try await broker.subscribe(SubscribeRequest(topic: topic, group: "a-\(topic)"))
+            // A small prefetch window, so a pull-based broker (JetStream) cannot hand every message to
+            // whichever member fetched first under load.
+            let a1 = try await broker.subscribe(SubscribeRequest(topic: topic, group: "a-\(topic)", window: 10))
+            let a2 = try await broker.subscribe(SubscribeRequest(topic: topic, group: "a-\(topic)", window: 10))
             let b = try await broker.subscribe(SubscribeRequest(topic: topic, group: "b-\(topic)"))
             let n = 100
             _ = await broker.publishBatch((0..<n).map { BrokerMessage(topic: topic, payload: Array("\($0)".utf8), metadata: fixture.spreadingMetadata($0)) })
