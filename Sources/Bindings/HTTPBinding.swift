@@ -73,7 +73,7 @@ public final class HTTPBinding: OutputBinding {
         if let path = request.metadata["path"], !path.isEmpty { target += path.hasPrefix("/") ? path : "/" + path }
         var http = HTTPClientRequest(url: target)
         http.method = method
-        let hasBody = !request.data.isEmpty && method != .GET && method != .HEAD
+        let hasBody = !request.data.isEmpty && method != .GET && method != .HEAD && method != .TRACE
         if hasBody {
             http.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
             http.body = .bytes(ByteBuffer(bytes: request.data))

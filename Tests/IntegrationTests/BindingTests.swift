@@ -93,8 +93,14 @@ import Testing
             for op in ["put", "patch", "delete"] {
                 #expect(try await invoke(h, "svc", #"{"operation":"\#(op)","data":"x"}"#).status == 200)
             }
+            for op in ["head", "trace"] {
+                let r = try await invoke(h, "svc", #"{"operation":"\#(op)","metadata":{"path":"/probe"}}"#)
+                #expect(r.status == 200, "\(op): \(r.status) \(r.body)")
+            }
+            let options = try await invoke(h, "svc", #"{"operation":"options","metadata":{"path":"/probe"}}"#)
+            #expect(options.status == 200 && options.headers["metadata.statusCode"].first == "200", "options is answered by the service's OPTIONS handler")
             let methods = target.requests.map(\.method)
-            #expect(Array(methods.suffix(3)) == ["PUT", "PATCH", "DELETE"])
+            #expect(Array(methods.suffix(5)) == ["PUT", "PATCH", "DELETE", "HEAD", "TRACE"], "\(methods)")
             #expect(target.requests.last(where: { $0.method == "PUT" })?.text == #""x""#, "a JSON string keeps its quotes")
         }
         await target.stop()

@@ -46,7 +46,7 @@ final class TestSubscriber: Sendable {
             let (status, text) = await respond(item, n)
             return Response(status: .init(code: status), headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
-        for method in [HTTPRequest.Method.post, .put, .patch, .delete, .get] {
+        for method in [HTTPRequest.Method.post, .put, .patch, .delete, .get, .head, .trace] {
             router.on("/**", method: method) { request, _ in try await handle(request) }
         }
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
