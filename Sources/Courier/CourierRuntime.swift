@@ -160,13 +160,15 @@ public final class CourierRuntime: Sendable {
         let inputService = InputBindingService(runners: runners, inputs: inputs, logger: logger)
         self.inputBindings = inputService
 
+        let streaming = StreamingSubscriptions()
+
         // HTTP API.
         let state = SidecarState(
             appID: options.appID, runtimeVersion: Self.version, components: infos,
             appConnection: .init(port: options.appPort, protocolName: options.appProtocol, channelAddress: options.appChannelAddress,
                                  maxConcurrency: max(options.appMaxConcurrency, 0)),
             resiliencyNames: resources.resiliencies.map(\.name),
-            appReady: { subscriptions.isReady }, subscriptions: { subscriptions.activeSubscriptions })
+            appReady: { subscriptions.isReady }, subscriptions: { subscriptions.activeSubscriptions + streaming.active })
         self.state = state
         let publisher = Publisher(appID: options.appID, targets: targets, metrics: PublishMetrics { component, topic, success, seconds in
             metrics.egress(component: component, topic: topic, success: success, seconds: seconds)
@@ -203,7 +205,7 @@ public final class CourierRuntime: Sendable {
                       successTerminationBehavior: .ignore, serviceName: "backlog"),
                 .init(service: api, serviceName: "http-api"),
             ] + (options.grpcPort > 0 ? [.init(service: GRPCServerService(host: options.httpAddress, port: options.grpcPort, publisher: publisher,
-                                                                          state: state, bindings: hub, apiToken: options.apiToken,
+                                                                          state: state, bindings: hub, streaming: streaming, apiToken: options.apiToken,
                                                                           scalerStreamInterval: options.scalerStreamInterval, logger: apiLogger),
                                                serviceName: "grpc-api")] : []),
             gracefulShutdownSignals: [.sigterm, .sigint],

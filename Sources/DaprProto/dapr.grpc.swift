@@ -117,6 +117,19 @@ public enum Dapr_Proto_Runtime_V1_Dapr: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "SubscribeTopicEventsAlpha1" metadata.
+        public enum SubscribeTopicEventsAlpha1: Sendable {
+            /// Request type for "SubscribeTopicEventsAlpha1".
+            public typealias Input = Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1
+            /// Response type for "SubscribeTopicEventsAlpha1".
+            public typealias Output = Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1
+            /// Descriptor for "SubscribeTopicEventsAlpha1".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "dapr.proto.runtime.v1.Dapr"),
+                method: "SubscribeTopicEventsAlpha1",
+                type: .bidirectionalStreaming
+            )
+        }
         /// Descriptors for all methods in the "dapr.proto.runtime.v1.Dapr" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             PublishEvent.descriptor,
@@ -125,7 +138,8 @@ public enum Dapr_Proto_Runtime_V1_Dapr: Sendable {
             InvokeBinding.descriptor,
             GetMetadata.descriptor,
             SetMetadata.descriptor,
-            Shutdown.descriptor
+            Shutdown.descriptor,
+            SubscribeTopicEventsAlpha1.descriptor
         ]
     }
 }
@@ -249,6 +263,20 @@ extension Dapr_Proto_Runtime_V1_Dapr {
             request: GRPCCore.StreamingServerRequest<Dapr_Proto_Runtime_V1_ShutdownRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<SwiftProtobuf.Google_Protobuf_Empty>
+
+        /// Handle the "SubscribeTopicEventsAlpha1" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1` messages.
+        func subscribeTopicEventsAlpha1(
+            request: GRPCCore.StreamingServerRequest<Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1>
     }
 
     /// Service protocol for the "dapr.proto.runtime.v1.Dapr" service.
@@ -356,6 +384,20 @@ extension Dapr_Proto_Runtime_V1_Dapr {
             request: GRPCCore.ServerRequest<Dapr_Proto_Runtime_V1_ShutdownRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<SwiftProtobuf.Google_Protobuf_Empty>
+
+        /// Handle the "SubscribeTopicEventsAlpha1" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1` messages.
+        func subscribeTopicEventsAlpha1(
+            request: GRPCCore.StreamingServerRequest<Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1>
     }
 
     /// Simple service protocol for the "dapr.proto.runtime.v1.Dapr" service.
@@ -461,6 +503,21 @@ extension Dapr_Proto_Runtime_V1_Dapr {
             request: Dapr_Proto_Runtime_V1_ShutdownRequest,
             context: GRPCCore.ServerContext
         ) async throws -> SwiftProtobuf.Google_Protobuf_Empty
+
+        /// Handle the "SubscribeTopicEventsAlpha1" method.
+        ///
+        /// - Parameters:
+        ///   - request: A stream of `Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1` messages.
+        ///   - response: A response stream of `Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        func subscribeTopicEventsAlpha1(
+            request: GRPCCore.RPCAsyncSequence<Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1, any Swift.Error>,
+            response: GRPCCore.RPCWriter<Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1>,
+            context: GRPCCore.ServerContext
+        ) async throws
     }
 }
 
@@ -540,6 +597,17 @@ extension Dapr_Proto_Runtime_V1_Dapr.StreamingServiceProtocol {
             serializer: GRPCProtobuf.ProtobufSerializer<SwiftProtobuf.Google_Protobuf_Empty>(),
             handler: { request, context in
                 try await self.shutdown(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Dapr_Proto_Runtime_V1_Dapr.Method.SubscribeTopicEventsAlpha1.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1>(),
+            handler: { request, context in
+                try await self.subscribeTopicEventsAlpha1(
                     request: request,
                     context: context
                 )
@@ -722,6 +790,23 @@ extension Dapr_Proto_Runtime_V1_Dapr.SimpleServiceProtocol {
             metadata: [:]
         )
     }
+
+    public func subscribeTopicEventsAlpha1(
+        request: GRPCCore.StreamingServerRequest<Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1> {
+        return GRPCCore.StreamingServerResponse<Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1>(
+            metadata: [:],
+            producer: { writer in
+                try await self.subscribeTopicEventsAlpha1(
+                    request: request.messages,
+                    response: writer,
+                    context: context
+                )
+                return [:]
+            }
+        )
+    }
 }
 
 // MARK: dapr.proto.runtime.v1.Dapr (client)
@@ -864,6 +949,25 @@ extension Dapr_Proto_Runtime_V1_Dapr {
             deserializer: some GRPCCore.MessageDeserializer<SwiftProtobuf.Google_Protobuf_Empty>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<SwiftProtobuf.Google_Protobuf_Empty>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SubscribeTopicEventsAlpha1" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1` messages.
+        ///   - serializer: A serializer for `Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1` messages.
+        ///   - deserializer: A deserializer for `Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func subscribeTopicEventsAlpha1<Result>(
+            request: GRPCCore.StreamingClientRequest<Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1>,
+            serializer: some GRPCCore.MessageSerializer<Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1>,
+            deserializer: some GRPCCore.MessageDeserializer<Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1092,6 +1196,34 @@ extension Dapr_Proto_Runtime_V1_Dapr {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "SubscribeTopicEventsAlpha1" method.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request producing `Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1` messages.
+        ///   - serializer: A serializer for `Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1` messages.
+        ///   - deserializer: A deserializer for `Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func subscribeTopicEventsAlpha1<Result>(
+            request: GRPCCore.StreamingClientRequest<Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1>,
+            serializer: some GRPCCore.MessageSerializer<Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1>,
+            deserializer: some GRPCCore.MessageDeserializer<Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1>) async throws -> Result
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.bidirectionalStreaming(
+                request: request,
+                descriptor: Dapr_Proto_Runtime_V1_Dapr.Method.SubscribeTopicEventsAlpha1.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1268,6 +1400,29 @@ extension Dapr_Proto_Runtime_V1_Dapr.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Dapr_Proto_Runtime_V1_ShutdownRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<SwiftProtobuf.Google_Protobuf_Empty>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SubscribeTopicEventsAlpha1" method.
+    ///
+    /// - Parameters:
+    ///   - request: A streaming request producing `Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1` messages.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func subscribeTopicEventsAlpha1<Result>(
+        request: GRPCCore.StreamingClientRequest<Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        try await self.subscribeTopicEventsAlpha1(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1474,6 +1629,34 @@ extension Dapr_Proto_Runtime_V1_Dapr.ClientProtocol {
             metadata: metadata
         )
         return try await self.shutdown(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SubscribeTopicEventsAlpha1" method.
+    ///
+    /// - Parameters:
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - producer: A closure producing request messages to send to the server. Returning
+    ///       from the closure closes the request stream.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func subscribeTopicEventsAlpha1<Result>(
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        requestProducer producer: @Sendable @escaping (GRPCCore.RPCWriter<Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1>) async throws -> Void,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.StreamingClientResponse<Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1>) async throws -> Result
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.StreamingClientRequest<Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1>(
+            metadata: metadata,
+            producer: producer
+        )
+        return try await self.subscribeTopicEventsAlpha1(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -72,6 +72,224 @@ public nonisolated enum Dapr_Proto_Runtime_V1_PubsubSubscriptionType: SwiftProto
 
 }
 
+public nonisolated struct Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var subscribeTopicEventsRequestType: Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1.OneOf_SubscribeTopicEventsRequestType? = nil
+
+  public var initialRequest: Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestInitialAlpha1 {
+    get {
+      if case .initialRequest(let v)? = subscribeTopicEventsRequestType {return v}
+      return Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestInitialAlpha1()
+    }
+    set {subscribeTopicEventsRequestType = .initialRequest(newValue)}
+  }
+
+  public var eventProcessed: Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestProcessedAlpha1 {
+    get {
+      if case .eventProcessed(let v)? = subscribeTopicEventsRequestType {return v}
+      return Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestProcessedAlpha1()
+    }
+    set {subscribeTopicEventsRequestType = .eventProcessed(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_SubscribeTopicEventsRequestType: Equatable, Sendable {
+    case initialRequest(Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestInitialAlpha1)
+    case eventProcessed(Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestProcessedAlpha1)
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestInitialAlpha1: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var pubsubName: String = String()
+
+  public var topic: String = String()
+
+  public var metadata: Dictionary<String,String> = [:]
+
+  public var deadLetterTopic: String {
+    get {_deadLetterTopic ?? String()}
+    set {_deadLetterTopic = newValue}
+  }
+  /// Returns true if `deadLetterTopic` has been explicitly set.
+  public var hasDeadLetterTopic: Bool {self._deadLetterTopic != nil}
+  /// Clears the value of `deadLetterTopic`. Subsequent reads from it will return its default value.
+  public mutating func clearDeadLetterTopic() {self._deadLetterTopic = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _deadLetterTopic: String? = nil
+}
+
+public nonisolated struct Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestProcessedAlpha1: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var status: Dapr_Proto_Runtime_V1_TopicEventResponse {
+    get {_status ?? Dapr_Proto_Runtime_V1_TopicEventResponse()}
+    set {_status = newValue}
+  }
+  /// Returns true if `status` has been explicitly set.
+  public var hasStatus: Bool {self._status != nil}
+  /// Clears the value of `status`. Subsequent reads from it will return its default value.
+  public mutating func clearStatus() {self._status = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _status: Dapr_Proto_Runtime_V1_TopicEventResponse? = nil
+}
+
+public nonisolated struct Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var subscribeTopicEventsResponseType: Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1.OneOf_SubscribeTopicEventsResponseType? = nil
+
+  public var initialResponse: Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseInitialAlpha1 {
+    get {
+      if case .initialResponse(let v)? = subscribeTopicEventsResponseType {return v}
+      return Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseInitialAlpha1()
+    }
+    set {subscribeTopicEventsResponseType = .initialResponse(newValue)}
+  }
+
+  public var eventMessage: Dapr_Proto_Runtime_V1_TopicEventRequest {
+    get {
+      if case .eventMessage(let v)? = subscribeTopicEventsResponseType {return v}
+      return Dapr_Proto_Runtime_V1_TopicEventRequest()
+    }
+    set {subscribeTopicEventsResponseType = .eventMessage(newValue)}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum OneOf_SubscribeTopicEventsResponseType: Equatable, Sendable {
+    case initialResponse(Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseInitialAlpha1)
+    case eventMessage(Dapr_Proto_Runtime_V1_TopicEventRequest)
+
+  }
+
+  public init() {}
+}
+
+public nonisolated struct Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseInitialAlpha1: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// One event as Dapr hands it to an app over gRPC (defined in Dapr's appcallback.proto, same package).
+public nonisolated struct Dapr_Proto_Runtime_V1_TopicEventRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var id: String = String()
+
+  public var source: String = String()
+
+  public var type: String = String()
+
+  public var specVersion: String = String()
+
+  public var dataContentType: String = String()
+
+  public var data: Data = Data()
+
+  public var topic: String = String()
+
+  public var pubsubName: String = String()
+
+  public var path: String = String()
+
+  public var extensions: SwiftProtobuf.Google_Protobuf_Struct {
+    get {_extensions ?? SwiftProtobuf.Google_Protobuf_Struct()}
+    set {_extensions = newValue}
+  }
+  /// Returns true if `extensions` has been explicitly set.
+  public var hasExtensions: Bool {self._extensions != nil}
+  /// Clears the value of `extensions`. Subsequent reads from it will return its default value.
+  public mutating func clearExtensions() {self._extensions = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _extensions: SwiftProtobuf.Google_Protobuf_Struct? = nil
+}
+
+public nonisolated struct Dapr_Proto_Runtime_V1_TopicEventResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var status: Dapr_Proto_Runtime_V1_TopicEventResponse.TopicEventResponseStatus = .success
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public nonisolated enum TopicEventResponseStatus: SwiftProtobuf.Enum, Swift.CaseIterable {
+    public typealias RawValue = Int
+    case success // = 0
+    case retry // = 1
+    case drop // = 2
+    case UNRECOGNIZED(Int)
+
+    public init() {
+      self = .success
+    }
+
+    public init?(rawValue: Int) {
+      switch rawValue {
+      case 0: self = .success
+      case 1: self = .retry
+      case 2: self = .drop
+      default: self = .UNRECOGNIZED(rawValue)
+      }
+    }
+
+    public var rawValue: Int {
+      switch self {
+      case .success: return 0
+      case .retry: return 1
+      case .drop: return 2
+      case .UNRECOGNIZED(let i): return i
+      }
+    }
+
+    // The compiler won't synthesize support with the UNRECOGNIZED case.
+    public static let allCases: [Dapr_Proto_Runtime_V1_TopicEventResponse.TopicEventResponseStatus] = [
+      .success,
+      .retry,
+      .drop,
+    ]
+
+  }
+
+  public init() {}
+}
+
 public nonisolated struct Dapr_Proto_Runtime_V1_PublishEventRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -352,6 +570,360 @@ fileprivate nonisolated let _protobuf_package = "dapr.proto.runtime.v1"
 
 nonisolated extension Dapr_Proto_Runtime_V1_PubsubSubscriptionType: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0UNKNOWN\0\u{1}DECLARATIVE\0\u{1}PROGRAMMATIC\0\u{1}STREAMING\0")
+}
+
+nonisolated extension Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SubscribeTopicEventsRequestAlpha1"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}initial_request\0\u{3}event_processed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestInitialAlpha1?
+        var hadOneofValue = false
+        if let current = self.subscribeTopicEventsRequestType {
+          hadOneofValue = true
+          if case .initialRequest(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.subscribeTopicEventsRequestType = .initialRequest(v)
+        }
+      }()
+      case 2: try {
+        var v: Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestProcessedAlpha1?
+        var hadOneofValue = false
+        if let current = self.subscribeTopicEventsRequestType {
+          hadOneofValue = true
+          if case .eventProcessed(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.subscribeTopicEventsRequestType = .eventProcessed(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.subscribeTopicEventsRequestType {
+    case .initialRequest?: try {
+      guard case .initialRequest(let v)? = self.subscribeTopicEventsRequestType else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .eventProcessed?: try {
+      guard case .eventProcessed(let v)? = self.subscribeTopicEventsRequestType else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1, rhs: Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestAlpha1) -> Bool {
+    if lhs.subscribeTopicEventsRequestType != rhs.subscribeTopicEventsRequestType {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestInitialAlpha1: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SubscribeTopicEventsRequestInitialAlpha1"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}pubsub_name\0\u{1}topic\0\u{1}metadata\0\u{3}dead_letter_topic\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.pubsubName) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.topic) }()
+      case 3: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.metadata) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self._deadLetterTopic) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.pubsubName.isEmpty {
+      try visitor.visitSingularStringField(value: self.pubsubName, fieldNumber: 1)
+    }
+    if !self.topic.isEmpty {
+      try visitor.visitSingularStringField(value: self.topic, fieldNumber: 2)
+    }
+    if !self.metadata.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.metadata, fieldNumber: 3)
+    }
+    try { if let v = self._deadLetterTopic {
+      try visitor.visitSingularStringField(value: v, fieldNumber: 4)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestInitialAlpha1, rhs: Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestInitialAlpha1) -> Bool {
+    if lhs.pubsubName != rhs.pubsubName {return false}
+    if lhs.topic != rhs.topic {return false}
+    if lhs.metadata != rhs.metadata {return false}
+    if lhs._deadLetterTopic != rhs._deadLetterTopic {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestProcessedAlpha1: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SubscribeTopicEventsRequestProcessedAlpha1"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}status\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularMessageField(value: &self._status) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    try { if let v = self._status {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestProcessedAlpha1, rhs: Dapr_Proto_Runtime_V1_SubscribeTopicEventsRequestProcessedAlpha1) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs._status != rhs._status {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SubscribeTopicEventsResponseAlpha1"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}initial_response\0\u{3}event_message\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try {
+        var v: Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseInitialAlpha1?
+        var hadOneofValue = false
+        if let current = self.subscribeTopicEventsResponseType {
+          hadOneofValue = true
+          if case .initialResponse(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.subscribeTopicEventsResponseType = .initialResponse(v)
+        }
+      }()
+      case 2: try {
+        var v: Dapr_Proto_Runtime_V1_TopicEventRequest?
+        var hadOneofValue = false
+        if let current = self.subscribeTopicEventsResponseType {
+          hadOneofValue = true
+          if case .eventMessage(let m) = current {v = m}
+        }
+        try decoder.decodeSingularMessageField(value: &v)
+        if let v = v {
+          if hadOneofValue {try decoder.handleConflictingOneOf()}
+          self.subscribeTopicEventsResponseType = .eventMessage(v)
+        }
+      }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    switch self.subscribeTopicEventsResponseType {
+    case .initialResponse?: try {
+      guard case .initialResponse(let v)? = self.subscribeTopicEventsResponseType else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    }()
+    case .eventMessage?: try {
+      guard case .eventMessage(let v)? = self.subscribeTopicEventsResponseType else { preconditionFailure() }
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
+    }()
+    case nil: break
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1, rhs: Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseAlpha1) -> Bool {
+    if lhs.subscribeTopicEventsResponseType != rhs.subscribeTopicEventsResponseType {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseInitialAlpha1: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SubscribeTopicEventsResponseInitialAlpha1"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseInitialAlpha1, rhs: Dapr_Proto_Runtime_V1_SubscribeTopicEventsResponseInitialAlpha1) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Dapr_Proto_Runtime_V1_TopicEventRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TopicEventRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}id\0\u{1}source\0\u{1}type\0\u{3}spec_version\0\u{3}data_content_type\0\u{1}topic\0\u{1}data\0\u{3}pubsub_name\0\u{1}path\0\u{1}extensions\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.source) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.type) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.specVersion) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.dataContentType) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.topic) }()
+      case 7: try { try decoder.decodeSingularBytesField(value: &self.data) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.pubsubName) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.path) }()
+      case 10: try { try decoder.decodeSingularMessageField(value: &self._extensions) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 1)
+    }
+    if !self.source.isEmpty {
+      try visitor.visitSingularStringField(value: self.source, fieldNumber: 2)
+    }
+    if !self.type.isEmpty {
+      try visitor.visitSingularStringField(value: self.type, fieldNumber: 3)
+    }
+    if !self.specVersion.isEmpty {
+      try visitor.visitSingularStringField(value: self.specVersion, fieldNumber: 4)
+    }
+    if !self.dataContentType.isEmpty {
+      try visitor.visitSingularStringField(value: self.dataContentType, fieldNumber: 5)
+    }
+    if !self.topic.isEmpty {
+      try visitor.visitSingularStringField(value: self.topic, fieldNumber: 6)
+    }
+    if !self.data.isEmpty {
+      try visitor.visitSingularBytesField(value: self.data, fieldNumber: 7)
+    }
+    if !self.pubsubName.isEmpty {
+      try visitor.visitSingularStringField(value: self.pubsubName, fieldNumber: 8)
+    }
+    if !self.path.isEmpty {
+      try visitor.visitSingularStringField(value: self.path, fieldNumber: 9)
+    }
+    try { if let v = self._extensions {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 10)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Dapr_Proto_Runtime_V1_TopicEventRequest, rhs: Dapr_Proto_Runtime_V1_TopicEventRequest) -> Bool {
+    if lhs.id != rhs.id {return false}
+    if lhs.source != rhs.source {return false}
+    if lhs.type != rhs.type {return false}
+    if lhs.specVersion != rhs.specVersion {return false}
+    if lhs.dataContentType != rhs.dataContentType {return false}
+    if lhs.data != rhs.data {return false}
+    if lhs.topic != rhs.topic {return false}
+    if lhs.pubsubName != rhs.pubsubName {return false}
+    if lhs.path != rhs.path {return false}
+    if lhs._extensions != rhs._extensions {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Dapr_Proto_Runtime_V1_TopicEventResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".TopicEventResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}status\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.status) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.status != .success {
+      try visitor.visitSingularEnumField(value: self.status, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Dapr_Proto_Runtime_V1_TopicEventResponse, rhs: Dapr_Proto_Runtime_V1_TopicEventResponse) -> Bool {
+    if lhs.status != rhs.status {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Dapr_Proto_Runtime_V1_TopicEventResponse.TopicEventResponseStatus: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SUCCESS\0\u{1}RETRY\0\u{1}DROP\0")
 }
 
 nonisolated extension Dapr_Proto_Runtime_V1_PublishEventRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {

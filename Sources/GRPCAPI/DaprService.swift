@@ -15,6 +15,7 @@ struct DaprService: Dapr_Proto_Runtime_V1_Dapr.SimpleServiceProtocol {
     let publisher: Publisher
     let state: SidecarState
     let bindings: BindingHub?
+    let streaming: StreamingSubscriptions
 
     func publishEvent(request: Dapr_Proto_Runtime_V1_PublishEventRequest, context: ServerContext) async throws -> Google_Protobuf_Empty {
         // An empty data_content_type is text/plain, as in Dapr.

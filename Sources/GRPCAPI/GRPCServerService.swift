@@ -12,9 +12,9 @@ public struct GRPCServerService: Service {
     let server: GRPCServer<HTTP2ServerTransport.Posix>
     let logger: Logger
 
-    public init(host: String, port: Int, publisher: Publisher, state: SidecarState, bindings: BindingHub?,
+    public init(host: String, port: Int, publisher: Publisher, state: SidecarState, bindings: BindingHub?, streaming: StreamingSubscriptions,
                 apiToken: String?, scalerStreamInterval: Duration = .seconds(5), logger: Logger) {
-        let dapr = DaprService(publisher: publisher, state: state, bindings: bindings)
+        let dapr = DaprService(publisher: publisher, state: state, bindings: bindings, streaming: streaming)
         let scaler = ExternalScalerService(publisher: publisher, streamInterval: scalerStreamInterval)
         var interceptors: [ConditionalInterceptor<any ServerInterceptor>] = []
         if let apiToken, !apiToken.isEmpty {

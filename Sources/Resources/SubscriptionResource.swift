@@ -25,7 +25,7 @@ public struct BulkSubscribeOptions: Sendable, Equatable {
 /// A subscription of the app to one topic, from a `Subscription` file or `GET /dapr/subscribe`.
 public struct SubscriptionSpec: Sendable {
     /// Where it came from, as the metadata API names it.
-    public enum Origin: String, Sendable { case declarative = "DECLARATIVE", programmatic = "PROGRAMMATIC" }
+    public enum Origin: String, Sendable { case declarative = "DECLARATIVE", programmatic = "PROGRAMMATIC", streaming = "STREAMING" }
 
     public var name: String
     public var pubsubName: String

@@ -5,6 +5,15 @@ import Testing
 /// code as its users write it (Tests/clients/sdk_client.py), nothing patched.
 @Suite(.serialized) struct SDKTests {
     static func sdk(_ arguments: [String], grpcPort: Int, httpPort: Int, token: String? = nil) async throws -> [[String: Any]] {
+        parse(try await sdkOutput(arguments, grpcPort: grpcPort, httpPort: httpPort, token: token))
+    }
+
+    static func parse(_ output: String) -> [[String: Any]] {
+        output.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+    }
+
+    /// The script's output (JSON lines), once it exited 0.
+    static func sdkOutput(_ arguments: [String], grpcPort: Int, httpPort: Int, token: String? = nil) async throws -> String {
         guard let python = BrokerCtl.python else { throw TestFailure("COURIER_PYTHON is not set") }
         let script = URL(fileURLWithPath: BrokerCtl.script).deletingLastPathComponent().appendingPathComponent("sdk_client.py").path
         let (status, output) = try await BrokerCtl.offPool { () throws -> (Int32, String) in
@@ -25,7 +34,7 @@ import Testing
             return (process.terminationStatus, String(decoding: data, as: UTF8.self))
         }
         guard status == 0 else { throw TestFailure("sdk_client \(arguments) exited \(status): \(output)") }
-        return output.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        return output
     }
 
     @Test func pythonSDKPublishesInvokesBindingsAndSeesDaprErrors() async throws {
@@ -61,6 +70,41 @@ import Testing
             #expect(unknown.first?["code"] as? String == "INVALID_ARGUMENT", "\(unknown)")
             let unauthenticated = try await Self.sdk(["error", "pubsub", "sdk"], grpcPort: grpc, httpPort: h.httpPort, token: "wrong")
             #expect(unauthenticated.first?["code"] as? String == "UNAUTHENTICATED", "\(unauthenticated)")
+        }
+    }
+
+    /// `subscribe()` of the Python SDK: a streaming subscription that is live before its first
+    /// event, RETRY redelivers, DROP dead-letters, and an event left unanswered by a client that
+    /// disconnects comes again on its next stream.
+    @Test(arguments: ["embedded", "redis"])
+    func pythonSDKStreamingSubscription(_ kind: String) async throws {
+        guard BrokerCtl.available(), let pubsub = DurabilityTests.requiredComponent(kind) else { return }
+        let topic = "stream-\(kind)-\(UUID().uuidString.prefix(6))"
+        try await withHarness(resources: ["pubsub.yaml": pubsub], subscriptions: "[\(subscription(topic: topic + "-dead", route: "/dead"))]",
+                              appID: "streamer-\(topic)") { h in
+            let grpc = h.runtime.options.grpcPort
+            // A consumer that reads one event and leaves without answering it.
+            let abandon = Task { try await Self.sdkOutput(["stream_abandon", "pubsub", topic], grpcPort: grpc, httpPort: h.httpPort) }
+            for _ in 0..<100 where !(try await h.request(.GET, "/v1.0/metadata").body.contains("STREAMING")) { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(try await h.request(.GET, "/v1.0/metadata").body.contains(#""type":"STREAMING""#), "listed while open")
+            #expect(try await h.publish("pubsub/\(topic)", #"{"n":0}"#).status == 204)
+            let abandoned = Self.parse(try await abandon.value)
+            #expect((abandoned.first?["data"] as? [String: Any])?["n"] as? Int == 0)
+            // The next stream gets it again, then n = 1 (retried once), 2 (dropped), 3.
+            let consumer = Task { try await Self.sdkOutput(["stream", "pubsub", topic, "4"], grpcPort: grpc, httpPort: h.httpPort) }
+            try await Task.sleep(for: .seconds(1))
+            for n in 1...3 { #expect(try await h.publish("pubsub/\(topic)", #"{"n":\#(n)}"#).status == 204) }
+            let answers = Self.parse(try await consumer.value).filter { $0["answer"] != nil }
+            let final = Dictionary(answers.filter { $0["answer"] as? String != "RETRY" }.map { ($0["n"] as? Int ?? -1, $0["answer"] as? String ?? "") },
+                                   uniquingKeysWith: { a, _ in a })
+            #expect(final == [0: "SUCCESS", 1: "SUCCESS", 2: "DROP", 3: "SUCCESS"], "\(answers)")
+            #expect(answers.filter { $0["n"] as? Int == 1 }.map { $0["answer"] as? String } == ["RETRY", "SUCCESS"])
+            let json = answers.first { $0["n"] as? Int == 3 }
+            #expect(json?["type"] as? String == "application/json" && json?["topic"] as? String == topic)
+            let dead = try await h.subscriber!.wait(for: 1, path: "/dead")
+            #expect((dead[0].json?["data"] as? [String: Any])?["n"] as? Int == 2, "DROP went to the dead-letter topic")
+            for _ in 0..<100 where try await h.request(.GET, "/v1.0/metadata").body.contains("STREAMING") { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(!(try await h.request(.GET, "/v1.0/metadata").body.contains("STREAMING")), "gone once closed")
         }
     }
 }

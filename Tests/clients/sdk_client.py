@@ -5,6 +5,10 @@
     sdk_client.py publish_events PUBSUB TOPIC three events through publish_events (bulk)
     sdk_client.py binding NAME                invoke_binding create, then get, of key "sdk-key"
     sdk_client.py error PUBSUB TOPIC          a publish that must fail; prints the gRPC status code
+    sdk_client.py stream PUBSUB TOPIC N       a streaming subscription: the event with n == 1 is answered
+                                              RETRY the first time, n == 2 DROP, the rest SUCCESS, until
+                                              N events were answered SUCCESS or DROP; then close
+    sdk_client.py stream_abandon PUBSUB TOPIC reads one event, closes without answering it
 
 DAPR_GRPC_PORT, DAPR_HTTP_PORT and DAPR_API_TOKEN come from the environment, as for any Dapr app.
 Prints one JSON line per result.
@@ -40,6 +44,35 @@ def main():
             created = client.invoke_binding(name, "create", data=b'{"sdk":true}', binding_metadata={"key": "sdk-key"})
             got = client.invoke_binding(name, "get", binding_metadata={"key": "sdk-key"})
             out({"created": created.data.decode(), "got": got.data.decode()})
+        elif action == "stream":
+            pubsub, topic, wanted = sys.argv[2], sys.argv[3], int(sys.argv[4])
+            subscription = client.subscribe(pubsub_name=pubsub, topic=topic, dead_letter_topic=topic + "-dead")
+            out({"subscribed": True})
+            done, retried = 0, set()
+            try:
+                while done < wanted:
+                    message = subscription.next_message()
+                    data = message.data()
+                    n = data.get("n") if isinstance(data, dict) else None
+                    if n == 1 and message.id() not in retried:
+                        retried.add(message.id())
+                        subscription.respond_retry(message)
+                        out({"n": n, "id": message.id(), "answer": "RETRY"})
+                        continue
+                    if n == 2:
+                        subscription.respond_drop(message)
+                        out({"n": n, "id": message.id(), "answer": "DROP"})
+                    else:
+                        subscription.respond_success(message)
+                        out({"n": n, "id": message.id(), "answer": "SUCCESS", "type": message.data_content_type(), "topic": message.topic()})
+                    done += 1
+            finally:
+                subscription.close()
+        elif action == "stream_abandon":
+            subscription = client.subscribe(pubsub_name=sys.argv[2], topic=sys.argv[3])
+            message = subscription.next_message()
+            out({"id": message.id(), "data": message.data()})
+            subscription.close()
         elif action == "error":
             try:
                 client.publish_event(pubsub_name=sys.argv[2], topic_name=sys.argv[3], data="x")
