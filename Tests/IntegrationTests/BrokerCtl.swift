@@ -30,11 +30,13 @@ enum BrokerCtl {
         guard status == 0 else { throw TestFailure("brokerctl produce \(kind) \(target) failed: \(output)") }
     }
 
-    /// Runs blocking process I/O on a dispatch thread: the cooperative pool (two threads on these
-    /// machines) also runs the in-process Courier of the other tests.
+    /// Runs blocking process I/O on a thread of its own: neither the cooperative pool (two threads
+    /// here, which also run the in-process Courier of the other tests) nor Dispatch's global queue
+    /// (as wide as the cores; Courier's `runBlocking` C calls queue behind a waiting process there).
     static func offPool<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { c in
-            DispatchQueue.global().async { c.resume(with: Result { try body() }) }
+            let thread = Thread { c.resume(with: Result { try body() }) }
+            thread.start()
         }
     }
 
