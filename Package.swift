@@ -133,7 +133,7 @@ let package = Package(
         .target(
             name: "GRPCAPI",
             dependencies: [
-                "Bindings", "BrokerKit", "CloudEvents", "DaprProto", "HTTPAPI", "Resources",
+                "Bindings", "BrokerKit", "CloudEvents", "DaprProto", "Delivery", "HTTPAPI", "Resources",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -173,6 +173,17 @@ let package = Package(
             name: "CELBench",
             dependencies: ["Routing", "CloudEvents"],
             path: "Benchmarks/CELBench",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "GRPCBench",
+            dependencies: [
+                "DaprProto",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+            ],
+            path: "Benchmarks/GRPCBench",
             swiftSettings: strict),
         .executableTarget(
             name: "RawBench",
