@@ -99,9 +99,13 @@ public struct SidecarRouter: Sendable {
         return out
     }
 
+    /// The request's span as a child, or a new trace when it carried no valid `traceparent`
+    /// (as Dapr starts one), so every published event has trace ids.
     static func trace(_ request: Request) -> TraceContext? {
         guard let tp = request.headers[HTTPField.Name("traceparent")!],
-              let ctx = TraceContext(traceparent: tp, traceState: request.headers[HTTPField.Name("tracestate")!] ?? "") else { return nil }
+              let ctx = TraceContext(traceparent: tp, traceState: request.headers[HTTPField.Name("tracestate")!] ?? "") else {
+            return TraceContext.newRoot()
+        }
         return ctx.child()
     }
 

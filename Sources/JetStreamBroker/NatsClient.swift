@@ -141,8 +141,12 @@ final class NatsClient: Sendable {
             }
         }
         if let error {
-            throw BrokerError(error.contains("no responders") || error.contains("timeout") ? .unavailable : .rejected,
-                              "jetstream did not confirm the publish to \(subject): \(error)")
+            // Without a PubAck Courier cannot tell whether the stream stored the message: a timeout
+            // may hide a stored publish, so the error says so (publishing is at-least-once).
+            let unknown = error.contains("timeout")
+            throw BrokerError(error.contains("no responders") || unknown ? .unavailable : .rejected,
+                              "jetstream did not confirm the publish to \(subject): \(error)"
+                                  + (unknown ? " (the message may have been stored; a retry can store it twice)" : ""))
         }
     }
 

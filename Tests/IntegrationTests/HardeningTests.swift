@@ -29,6 +29,17 @@ import Testing
         }
     }
 
+    /// A publish without `traceparent` carried empty `traceid`/`traceparent` strings; Dapr starts
+    /// a new trace.
+    @Test func publishWithoutTraceparentStartsATrace() async throws {
+        try await withHarness(subscriptions: "[\(subscription(topic: "untraced"))]") { h in
+            #expect(try await h.publish("pubsub/untraced", #"{"a":1}"#).status == 204)
+            let event = try #require(try await h.subscriber!.wait(for: 1)[0].json)
+            let tp = event["traceparent"] as? String ?? ""
+            #expect(tp.hasPrefix("00-") && tp.count == 55 && event["traceid"] as? String == tp, "\(event)")
+        }
+    }
+
     /// Malformed chunked framing is a bad request, not "body exceeds the limit".
     @Test func malformedChunkedBodyIsA400() async throws {
         try await withHarness(withApp: false) { h in
