@@ -25,6 +25,7 @@ public struct SidecarRouter: Sendable {
 
     public func build() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: RouteFallbackMiddleware())
         if let apiToken, !apiToken.isEmpty { router.add(middleware: APITokenMiddleware(token: apiToken)) }
 
         for method in [HTTPRequest.Method.post, .put] {

@@ -40,6 +40,20 @@ import Testing
         }
     }
 
+    /// A wrong method on a known path was a bare 404, an unknown route an empty 404: now 405 with
+    /// `Allow`, and Dapr's error shape.
+    @Test func unmatchedRequestsGetDaprShapedAnswers() async throws {
+        try await withHarness(withApp: false) { h in
+            let wrong = try await h.request(.GET, "/v1.0/publish/pubsub/t")
+            #expect(wrong.status == 405 && wrong.errorCode == "ERR_METHOD_NOT_ALLOWED")
+            #expect(wrong.headers["allow"].first == "POST, PUT")
+            let shutdown = try await h.request(.GET, "/v1.0/shutdown")
+            #expect(shutdown.status == 405 && shutdown.headers["allow"].first == "POST")
+            let unknown = try await h.request(.GET, "/v1.0/nothing-here")
+            #expect(unknown.status == 404 && unknown.errorCode == "ERR_NOT_FOUND")
+        }
+    }
+
     /// Malformed chunked framing is a bad request, not "body exceeds the limit".
     @Test func malformedChunkedBodyIsA400() async throws {
         try await withHarness(withApp: false) { h in
