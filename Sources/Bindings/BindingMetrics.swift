@@ -1,13 +1,12 @@
+import Delivery
 import Metrics
-import Synchronization
 
 /// Dapr's binding metrics (`dapr_component_input_binding_*`, `dapr_component_output_binding_*`),
 /// handles cached per label set.
 public final class BindingMetrics: Sendable {
     public let appID: String
     public let namespace: String
-    private let counters = Mutex<[String: Counter]>([:])
-    private let recorders = Mutex<[String: Recorder]>([:])
+    private let handles = MetricHandles()
 
     public init(appID: String, namespace: String = "") {
         self.appID = appID
@@ -29,23 +28,6 @@ public final class BindingMetrics: Sendable {
         recorder("dapr_component_input_binding_latencies", dims).record(seconds * 1000)
     }
 
-    private func counter(_ label: String, _ dims: [(String, String)]) -> Counter {
-        let key = label + dims.map { "\u{0}" + $0.1 }.joined()
-        return counters.withLock { c in
-            if let h = c[key] { return h }
-            let h = Counter(label: label, dimensions: dims)
-            c[key] = h
-            return h
-        }
-    }
-
-    private func recorder(_ label: String, _ dims: [(String, String)]) -> Recorder {
-        let key = label + dims.map { "\u{0}" + $0.1 }.joined()
-        return recorders.withLock { r in
-            if let h = r[key] { return h }
-            let h = Recorder(label: label, dimensions: dims)
-            r[key] = h
-            return h
-        }
-    }
+    private func counter(_ label: String, _ dims: [(String, String)]) -> Counter { handles.counter(label, dims) }
+    private func recorder(_ label: String, _ dims: [(String, String)]) -> Recorder { handles.recorder(label, dims) }
 }

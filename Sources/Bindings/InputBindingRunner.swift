@@ -78,27 +78,7 @@ public final class InputBindingRunner: Sendable {
     }
 
     func run(_ stream: DeliveryStream) async {
-        await withTaskGroup(of: Void.self) { tasks in
-            var running = 0
-            var iterator = stream.makeAsyncIterator()
-            while true {
-                if running >= settings.maxConcurrency {
-                    await tasks.next()
-                    running -= 1
-                }
-                let delivery: Delivery?
-                do {
-                    delivery = try await iterator.next()
-                } catch {
-                    logger.error("reading the input binding failed: \(error)")
-                    try? await Task.sleep(for: .seconds(1))
-                    continue
-                }
-                guard let delivery else { break }
-                running += 1
-                tasks.addTask { await self.handle(delivery) }
-            }
-        }
+        await stream.forEach(maxConcurrency: settings.maxConcurrency, logger: logger) { delivery in await self.handle(delivery) }
     }
 
     func handle(_ delivery: Delivery) async {

@@ -6,33 +6,15 @@ import Synchronization
 public final class DeliveryMetrics: Sendable {
     public let appID: String
     public let namespace: String
-    private let counters = Mutex<[String: Counter]>([:])
-    private let recorders = Mutex<[String: Recorder]>([:])
+    private let handles = MetricHandles()
 
     public init(appID: String, namespace: String = "") {
         self.appID = appID
         self.namespace = namespace
     }
 
-    private func counter(_ label: String, _ dims: [(String, String)]) -> Counter {
-        Self.cached(counters, label, dims) { Counter(label: label, dimensions: dims) }
-    }
-
-    private func recorder(_ label: String, _ dims: [(String, String)]) -> Recorder {
-        Self.cached(recorders, label, dims) { Recorder(label: label, dimensions: dims) }
-    }
-
-    /// The handle for `label` and `dims` from `cache`, made once.
-    private static func cached<Handle>(_ cache: borrowing Mutex<[String: Handle]>, _ label: String, _ dims: [(String, String)],
-                                       make: () -> Handle) -> Handle {
-        let key = label + dims.map { "\u{0}" + $0.1 }.joined()
-        return cache.withLock { entries in
-            if let handle = entries[key] { return handle }
-            let handle = make()
-            entries[key] = handle
-            return handle
-        }
-    }
+    private func counter(_ label: String, _ dims: [(String, String)]) -> Counter { handles.counter(label, dims) }
+    private func recorder(_ label: String, _ dims: [(String, String)]) -> Recorder { handles.recorder(label, dims) }
 
     /// One processed delivery: `processStatus` is success, retry or drop.
     public func ingress(component: String, topic: String, processStatus: String, status: String, seconds: Double) {

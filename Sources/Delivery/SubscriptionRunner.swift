@@ -50,30 +50,9 @@ public final class SubscriptionRunner: Sendable {
             await runBulk(stream)
             return
         }
-        await withTaskGroup(of: Void.self) { tasks in
-            var running = 0
-            var iterator = stream.makeAsyncIterator()
-            while true {
-                if running >= perSubscription {
-                    await tasks.next()
-                    running -= 1
-                }
-                let delivery: Delivery?
-                do {
-                    delivery = try await iterator.next()
-                } catch {
-                    logger.error("receiving from the broker failed: \(error)")
-                    try? await Task.sleep(for: .seconds(1))
-                    continue
-                }
-                guard let delivery else { break }
-                await limit.acquire()
-                running += 1
-                tasks.addTask {
-                    await self.handle(delivery)
-                    self.limit.release()
-                }
-            }
+        await stream.forEach(maxConcurrency: perSubscription, logger: logger, admit: { await self.limit.acquire() }) { delivery in
+            await self.handle(delivery)
+            self.limit.release()
         }
     }
 

@@ -90,9 +90,15 @@ enum BrokerCtl {
     }
 
     static func run(_ arguments: [String]) throws -> (Int32, String) {
+        try run([script] + arguments, python: python!, environment: nil)
+    }
+
+    /// Runs `python` with `arguments` to its end; its exit status and combined output.
+    static func run(_ arguments: [String], python: String, environment: [String: String]?) throws -> (Int32, String) {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: python!)
-        process.arguments = [script] + arguments
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = pipe

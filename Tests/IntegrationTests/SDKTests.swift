@@ -16,23 +16,12 @@ import Testing
     static func sdkOutput(_ arguments: [String], grpcPort: Int, httpPort: Int, token: String? = nil) async throws -> String {
         guard let python = BrokerCtl.python else { throw TestFailure("COURIER_PYTHON is not set") }
         let script = URL(fileURLWithPath: BrokerCtl.script).deletingLastPathComponent().appendingPathComponent("sdk_client.py").path
-        let (status, output) = try await BrokerCtl.offPool { () throws -> (Int32, String) in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: python)
-            process.arguments = [script] + arguments
-            var env = ProcessInfo.processInfo.environment
-            env["DAPR_GRPC_PORT"] = "\(grpcPort)"
-            env["DAPR_HTTP_PORT"] = "\(httpPort)"
-            env["DAPR_API_TOKEN"] = token
-            process.environment = env
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = pipe
-            try process.run()
-            let data = pipe.fileHandleForReading.readDataToEndOfFile()
-            process.waitUntilExit()
-            return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-        }
+        var env = ProcessInfo.processInfo.environment
+        env["DAPR_GRPC_PORT"] = "\(grpcPort)"
+        env["DAPR_HTTP_PORT"] = "\(httpPort)"
+        env["DAPR_API_TOKEN"] = token
+        let environment = env
+        let (status, output) = try await BrokerCtl.offPool { try BrokerCtl.run([script] + arguments, python: python, environment: environment) }
         guard status == 0 else { throw TestFailure("sdk_client \(arguments) exited \(status): \(output)") }
         return output
     }
