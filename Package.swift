@@ -186,6 +186,23 @@ let package = Package(
             path: "Benchmarks/GRPCBench",
             swiftSettings: strict),
         .executableTarget(
+            name: "LatencyBench",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Benchmarks/LatencyBench",
+            swiftSettings: strict),
+        .executableTarget(
+            name: "MinimalServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ],
+            path: "Benchmarks/MinimalServer",
+            swiftSettings: strict),
+        .executableTarget(
             name: "RawBench",
             dependencies: ["CRdKafka", "CRabbitMQ", "CNats"],
             path: "Benchmarks/RawBench",
