@@ -217,6 +217,7 @@ let package = Package(
         .testTarget(name: "KafkaBrokerTests", dependencies: ["KafkaBroker", "BrokerKit", "Resources", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Resources"]),
         .testTarget(name: "BindingsTests", dependencies: ["Bindings", "BrokerKit", "Resources"]),
+        .testTarget(name: "GRPCAPITests", dependencies: ["GRPCAPI", "DaprProto", "Delivery", "Resources", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Resources
+import Synchronization
 
 /// Reads one input binding and hands every message to the app (`POST {route}` with the raw
 /// bytes) or, for a bridge, to its `forwardTo` output bindings. A message is acknowledged at the
@@ -15,14 +16,14 @@ public final class InputBindingRunner: Sendable {
     let type: String
     let binding: any InputBinding
     let settings: BindingSettings
-    let channel: AppChannel?
+    let channel: AppTarget?
     let hub: BindingHub
     let policy: InboundPolicy
     let metrics: BindingMetrics
     let logger: Logger
     let defaultTimeout: Double
 
-    public init(name: String, type: String, binding: any InputBinding, settings: BindingSettings, channel: AppChannel?, hub: BindingHub,
+    public init(name: String, type: String, binding: any InputBinding, settings: BindingSettings, channel: AppTarget?, hub: BindingHub,
                 policy: InboundPolicy, metrics: BindingMetrics, logger: Logger, defaultTimeout: Double = 60) {
         self.name = name
         self.type = type
@@ -54,13 +55,20 @@ public final class InputBindingRunner: Sendable {
         var waited = 0.0
         while !isCancelled() {
             do {
-                let response = try await channel.send(method: .OPTIONS, path: settings.route, timeout: 3)
-                let reads = (200..<300).contains(response.status) || response.status == 405
-                if !reads { logger.info("app answered OPTIONS \(settings.route) with \(response.status); input binding not read") }
-                return reads
+                switch channel {
+                case .http(let http):
+                    let response = try await http.send(method: .OPTIONS, path: settings.route, timeout: 3)
+                    let reads = (200..<300).contains(response.status) || response.status == 405
+                    if !reads { logger.info("app answered OPTIONS \(settings.route) with \(response.status); input binding not read") }
+                    return reads
+                case .grpc(let callback):
+                    let reads = try await callback.listInputBindings().contains(name)
+                    if !reads { logger.info("the app's ListInputBindings does not name this binding; input binding not read") }
+                    return reads
+                }
             } catch {
                 if waited >= waitSeconds {
-                    logger.error("OPTIONS \(settings.route) failed; input binding not read: \(error)")
+                    logger.error("asking the app whether it reads this binding failed; input binding not read: \(error)")
                     return false
                 }
                 try? await Task.sleep(for: .milliseconds(500))
@@ -97,9 +105,61 @@ public final class InputBindingRunner: Sendable {
         }
     }
 
-    /// `POST {route}` under the inbound policy; true once the app answered 2xx.
+    /// `POST {route}` (HTTP) or `OnBindingEvent` (gRPC) under the inbound policy; true once the
+    /// app accepted the message.
     func deliverToApp(_ delivery: Delivery) async -> Bool {
-        guard let channel else { return false }
+        switch channel {
+        case .http(let http): return await deliverOverHTTP(http, delivery)
+        case .grpc(let callback): return await deliverOverGRPC(callback, delivery)
+        case nil: return false
+        }
+    }
+
+    func deliverOverGRPC(_ callback: any AppCallbackChannel, _ delivery: Delivery) async -> Bool {
+        var metadata = delivery.metadata
+        if metadata["traceparent"] == nil { metadata["traceparent"] = TraceContext.newRoot().traceparent }
+        let timeout = policy.timeout(fallback: defaultTimeout)
+        let name = self.name
+        let reply = Mutex<AppBindingReply?>(nil)
+        let (outcome, _) = await policy.run {
+            do {
+                let answer = try await callback.onBindingEvent(name: name, data: delivery.payload, metadata: metadata, timeout: timeout)
+                reply.withLock { $0 = answer }
+                return .success
+            } catch {
+                return .retry(status: nil, reason: "OnBindingEvent failed: \(error)")
+            }
+        }
+        guard case .success = outcome else {
+            if case .retry(_, let reason) = outcome, !ignoresAnswer { logger.info("input binding message not accepted: \(reason); returned to the source") }
+            return false
+        }
+        if let answer = reply.withLock({ $0 }), !answer.to.isEmpty { await routeReply(answer) }
+        return true
+    }
+
+    /// Dapr's reply routing: the app's `data` goes to each output binding in `to` (`create`),
+    /// one after another or, with `PARALLEL`, at once. A failure is logged; the input message
+    /// was accepted by the app and is not redelivered for it.
+    func routeReply(_ answer: AppBindingReply) async {
+        let request = BindingRequest(operation: "create", data: answer.data, metadata: [:])
+        let send: @Sendable (String) async -> Void = { target in
+            do throws(BindingHub.Failure) {
+                _ = try await self.hub.invoke(target, request)
+            } catch {
+                self.logger.error("sending the app's reply to output binding \(target) failed: \(error.detail)")
+            }
+        }
+        if answer.parallel {
+            await withTaskGroup(of: Void.self) { group in
+                for target in answer.to { group.addTask { await send(target) } }
+            }
+        } else {
+            for target in answer.to { await send(target) }
+        }
+    }
+
+    func deliverOverHTTP(_ channel: AppChannel, _ delivery: Delivery) async -> Bool {
         var headers = HTTPHeaders()
         headers.add(name: "content-type", value: "application/json")
         for (key, value) in delivery.metadata where HeaderRules.forwards(key) { headers.add(name: key, value: value) }

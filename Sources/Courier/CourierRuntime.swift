@@ -115,7 +115,18 @@ public final class CourierRuntime: Sendable {
         clientConfig.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
         clientConfig.tracing.tracer = nil  // Courier propagates trace context itself; no per-request spans
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfig)
-        let channel = options.appPort.map { AppChannel(client: client, host: options.appChannelAddress, port: $0, apiToken: options.appAPIToken) }
+        var appCallback: AppCallbackClient?
+        let channel: AppTarget?
+        switch (options.appPort, options.appProtocol) {
+        case (let port?, "grpc"):
+            let callback = try AppCallbackClient(host: options.appChannelAddress, port: port, apiToken: options.appAPIToken, logger: logger)
+            appCallback = callback
+            channel = .grpc(callback)
+        case (let port?, _):
+            channel = .http(AppChannel(client: client, host: options.appChannelAddress, port: port, apiToken: options.appAPIToken))
+        case (nil, _):
+            channel = nil
+        }
         let subscriptions = SubscriptionManager(appID: options.appID, pubsubs: pubsubs, channel: channel,
                                                 declarative: resources.subscriptions, resiliencies: resources.resiliencies,
                                                 maxConcurrency: options.appMaxConcurrency, logger: logger, metrics: metrics)
@@ -197,6 +208,7 @@ public final class CourierRuntime: Sendable {
         var config = ServiceGroupConfiguration(
             services: [
                 .init(service: Closer(brokers: Array(brokers.values), bindings: hub, client: client), serviceName: "brokers"),
+            ] + (appCallback.map { [.init(service: $0, serviceName: "app-grpc")] } ?? []) + [
                 .init(service: subscriptions, successTerminationBehavior: .ignore, serviceName: "subscriptions"),
                 .init(service: inputService, successTerminationBehavior: .ignore, serviceName: "input-bindings"),
                 .init(service: metricsApp, serviceName: "metrics"),

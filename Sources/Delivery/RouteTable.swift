@@ -32,7 +32,9 @@ public struct RouteTable: Sendable {
         var compiled: [CompiledRule] = []
         for rule in rules {
             let match = rule.match.trimmingSpaces
-            let path = rule.path.hasPrefix("/") ? rule.path : "/" + rule.path
+            // As declared: HTTP delivery adds a leading "/" when it sends; a gRPC app looks its
+            // handler up by this exact string (often empty or a bare function name).
+            let path = rule.path
             if match.isEmpty {
                 compiled.append(CompiledRule(program: nil, path: path))
                 continue

@@ -11,12 +11,17 @@ public enum SubscriptionDiscovery {
         public var description: String
     }
 
-    /// Waits until the app accepts connections, then asks for its subscriptions. 404 means none;
-    /// other failures are logged and yield none, as in Dapr.
-    public static func discover(channel: AppChannel, logger: Logger, isCancelled: @Sendable () -> Bool = { Task.isCancelled }) async -> [SubscriptionSpec] {
+    /// Waits until the app accepts connections, then asks for its subscriptions: `GET
+    /// /dapr/subscribe` over HTTP (404 means none), `ListTopicSubscriptions` over gRPC
+    /// (UNIMPLEMENTED means none). Other failures are logged and yield none, as in Dapr.
+    public static func discover(target: AppTarget, logger: Logger, isCancelled: @Sendable () -> Bool = { Task.isCancelled }) async -> [SubscriptionSpec] {
         var waited = 0.0
         while !isCancelled() {
             do {
+                guard case .http(let channel) = target else {
+                    guard case .grpc(let callback) = target else { return [] }
+                    return try await callback.listTopicSubscriptions()
+                }
                 let response = try await channel.send(method: .GET, path: "/dapr/subscribe", timeout: 10)
                 switch response.status {
                 case 200:
@@ -34,7 +39,7 @@ public enum SubscriptionDiscovery {
                 }
             } catch {
                 if waited.truncatingRemainder(dividingBy: 10) < 0.5 {
-                    logger.info("waiting for the app on \(channel.baseURL): \(error)")
+                    logger.info("waiting for the app on \(target.address): \(error)")
                 }
                 try? await Task.sleep(for: .milliseconds(500))
                 waited += 0.5

@@ -25,7 +25,7 @@ public final class SubscriptionManager: Service, Sendable {
 
     let appID: String
     let pubsubs: [String: PubSub]
-    let channel: AppChannel?
+    let channel: AppTarget?
     let declarative: [SubscriptionSpec]
     let resiliencies: [ResiliencySpec]
     let breakers = CircuitBreakerRegistry()
@@ -41,7 +41,7 @@ public final class SubscriptionManager: Service, Sendable {
         var ready = false
     }
 
-    public init(appID: String, pubsubs: [String: PubSub], channel: AppChannel?, declarative: [SubscriptionSpec],
+    public init(appID: String, pubsubs: [String: PubSub], channel: AppTarget?, declarative: [SubscriptionSpec],
                 resiliencies: [ResiliencySpec], maxConcurrency: Int, logger: Logger, metrics: DeliveryMetrics) {
         self.appID = appID
         self.pubsubs = pubsubs
@@ -82,7 +82,7 @@ public final class SubscriptionManager: Service, Sendable {
             state.withLock { $0.ready = true }
             return
         }
-        let programmatic = await SubscriptionDiscovery.discover(channel: channel, logger: logger,
+        let programmatic = await SubscriptionDiscovery.discover(target: channel, logger: logger,
                                                                 isCancelled: { Task.isCancelled || self.state.withLock { $0.stopping } })
         let all = SubscriptionDiscovery.merge(declarative: declarative, programmatic: programmatic, logger: logger)
         // Started together: a broker such as Kafka then joins its group once for all of them, and
@@ -111,7 +111,7 @@ public final class SubscriptionManager: Service, Sendable {
         }
     }
 
-    func start(_ subscription: SubscriptionSpec, channel: AppChannel) async -> (SubscriptionRunner, DeliveryStream)? {
+    func start(_ subscription: SubscriptionSpec, channel: AppTarget) async -> (SubscriptionRunner, DeliveryStream)? {
         let label = "\(subscription.pubsubName)/\(subscription.topic)"
         guard let pubsub = pubsubs[subscription.pubsubName] else {
             logger.error("subscription to \(label): pubsub '\(subscription.pubsubName)' is not configured; ignored")

@@ -77,18 +77,7 @@ extension SubscriptionRunner {
         var remaining = entries
         let timeout = policy.timeout(fallback: defaultTimeout)
         _ = await policy.run {
-            let body = self.bulkBody(remaining)
-            var headers = HTTPHeaders()
-            headers.add(name: "content-type", value: "application/json")
-            headers.add(name: "pubsubname", value: self.subscription.pubsubName)
-            let ids = remaining.map(\.id)
-            let result: [String: DeliveryOutcome]
-            do {
-                let response = try await self.channel.send(method: .POST, path: path, headers: headers, body: body, timeout: timeout)
-                result = AppResponse.bulk(status: response.status, body: response.body, entryIDs: ids)
-            } catch {
-                result = Dictionary(uniqueKeysWithValues: ids.map { ($0, DeliveryOutcome.retry(status: nil, reason: "cannot reach the app: \(error)")) })
-            }
+            let result = await self.push(remaining, path: path, timeout: timeout)
             outcomes.merge(result) { _, new in new }
             remaining = remaining.filter { result[$0.id]?.isRetry ?? true }
             return remaining.isEmpty ? .success : (result.values.first { $0.isRetry } ?? .retry(status: nil, reason: "entries failed"))
@@ -106,6 +95,26 @@ extension SubscriptionRunner {
             case .retry:
                 metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "retry", status: "retry", seconds: seconds)
                 await failUnprocessable(entry.delivery, reason: "failed")
+            }
+        }
+    }
+
+    /// One bulk request to the app: outcomes by entry id.
+    func push(_ entries: [BulkEntry], path: String, timeout: Double) async -> [String: DeliveryOutcome] {
+        switch channel {
+        case .grpc(let callback):
+            return await callback.onBulkTopicEvent(entries.map { AppBulkEntry(id: $0.id, event: $0.body, metadata: $0.delivery.metadata) },
+                                                   path: path, subscription: subscription, timeout: timeout)
+        case .http(let http):
+            var headers = HTTPHeaders()
+            headers.add(name: "content-type", value: "application/json")
+            headers.add(name: "pubsubname", value: subscription.pubsubName)
+            let ids = entries.map(\.id)
+            do {
+                let response = try await http.send(method: .POST, path: path, headers: headers, body: bulkBody(entries), timeout: timeout)
+                return AppResponse.bulk(status: response.status, body: response.body, entryIDs: ids)
+            } catch {
+                return Dictionary(uniqueKeysWithValues: ids.map { ($0, DeliveryOutcome.retry(status: nil, reason: "cannot reach the app: \(error)")) })
             }
         }
     }

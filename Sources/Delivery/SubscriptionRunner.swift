@@ -13,7 +13,7 @@ public final class SubscriptionRunner: Sendable {
     public let subscription: SubscriptionSpec
     let broker: any MessageBroker
     let group: String
-    let channel: AppChannel
+    let channel: AppTarget
     let policy: InboundPolicy
     let routes: RouteTable
     let appID: String
@@ -23,7 +23,7 @@ public final class SubscriptionRunner: Sendable {
     let metrics: DeliveryMetrics
     let defaultTimeout: Double
 
-    public init(subscription: SubscriptionSpec, broker: any MessageBroker, group: String, channel: AppChannel,
+    public init(subscription: SubscriptionSpec, broker: any MessageBroker, group: String, channel: AppTarget,
                 policy: InboundPolicy, appID: String, globalLimit: AsyncSemaphore, logger: Logger,
                 metrics: DeliveryMetrics, defaultTimeout: Double = 60) throws(RouteTable.Invalid) {
         self.subscription = subscription
@@ -97,14 +97,20 @@ public final class SubscriptionRunner: Sendable {
             return
         }
         // 4. Push under the inbound policy.
-        let headers = makeHeaders(delivery.metadata, trace: fields.trace)
-        let buffer = ByteBuffer(bytes: body)
+        let push: @Sendable () async -> DeliveryOutcome
         let timeout = policy.timeout(fallback: defaultTimeout)
+        switch channel {
+        case .http(let http):
+            let headers = makeHeaders(delivery.metadata, trace: fields.trace)
+            let buffer = ByteBuffer(bytes: body)
+            push = { await Self.push(http, path: path, headers: headers, body: buffer, timeout: timeout) }
+        case .grpc(let callback):
+            let event = body, subscription = subscription, trace = fields.trace?.child()
+            push = { await callback.onTopicEvent(event, path: path, subscription: subscription, trace: trace, timeout: timeout) }
+        }
         let (outcome, _) = await policy.run(onRetry: { _ in
             self.metrics.retry(component: self.subscription.pubsubName, topic: self.subscription.topic)
-        }) {
-            await self.push(path: path, headers: headers, body: buffer, timeout: timeout)
-        }
+        }, push)
         let seconds = RFC3339.currentUnixSeconds() - started
         if Task.isCancelled {
             // Shutting down: neither dead-letter nor nack; the broker redelivers.
@@ -125,7 +131,7 @@ public final class SubscriptionRunner: Sendable {
         }
     }
 
-    func push(path: String, headers: HTTPHeaders, body: ByteBuffer, timeout: Double) async -> DeliveryOutcome {
+    static func push(_ channel: AppChannel, path: String, headers: HTTPHeaders, body: ByteBuffer, timeout: Double) async -> DeliveryOutcome {
         do {
             let response = try await channel.send(method: .POST, path: path, headers: headers, body: body, timeout: timeout)
             return AppResponse.single(status: response.status, body: response.body)

@@ -11,7 +11,7 @@ struct RunOptions: ParsableArguments {
     var appPort: Int?
     @Option(name: .customLong("app-channel-address"), help: "Address of the app.")
     var appChannelAddress = "127.0.0.1"
-    @Option(name: .customLong("app-protocol"), help: "Protocol toward the app (http).")
+    @Option(name: .customLong("app-protocol"), help: "Protocol toward the app: http, or grpc (Dapr's AppCallback service).")
     var appProtocol = "http"
     @Option(name: .customLong("dapr-http-port"), help: "Port of the HTTP API.")
     var httpPort = 3500
@@ -43,7 +43,9 @@ struct RunOptions: ParsableArguments {
         o.appID = appID
         o.appPort = appPort
         o.appChannelAddress = appChannelAddress
-        guard appProtocol == "http" else { throw ValidationError("--app-protocol \(appProtocol) is not supported; use http") }
+        guard appProtocol == "http" || appProtocol == "grpc" else {
+            throw ValidationError("--app-protocol \(appProtocol) is not supported; use http or grpc")
+        }
         o.appProtocol = appProtocol
         o.httpPort = httpPort
         o.httpAddress = listenAddress

@@ -1,0 +1,147 @@
+import Foundation
+import Testing
+
+/// Subscriber apps written with the official Dapr Python SDK (Tests/clients/sdk_app.py), as their
+/// users write them: a `dapr.ext.grpc.App` behind `--app-protocol grpc` and a Flask `DaprApp` over
+/// HTTP. Each handler answers SUCCESS, RETRY, DROP or raises, and every answer is checked.
+@Suite(.serialized) struct SDKAppTests {
+    /// A running sdk_app.py; its JSON lines go to a file read as they are written.
+    final class App: @unchecked Sendable {
+        let process = Process()
+        let output: String
+        let port: Int
+
+        init(_ arguments: [String], port: Int) throws {
+            self.port = port
+            output = FileManager.default.temporaryDirectory.appendingPathComponent("sdk-app-\(UUID().uuidString).jsonl").path
+            _ = FileManager.default.createFile(atPath: output, contents: nil)
+            let script = URL(fileURLWithPath: BrokerCtl.script).deletingLastPathComponent().appendingPathComponent("sdk_app.py").path
+            process.executableURL = URL(fileURLWithPath: BrokerCtl.python!)
+            process.arguments = [script] + arguments
+            var environment = ProcessInfo.processInfo.environment
+            environment["SDK_APP_OUT"] = output
+            process.environment = environment
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.standardError
+            try process.run()
+        }
+
+        var text: String { (try? String(contentsOfFile: output, encoding: .utf8)) ?? "" }
+
+        var records: [[String: Any]] {
+            text.split(separator: "\n").compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) as? [String: Any] }
+        }
+
+        /// The records once `done` holds for them, or a failure after `timeout` seconds.
+        @discardableResult
+        func wait(timeout: Double = 30, _ what: String, until done: ([[String: Any]]) -> Bool) async throws -> [[String: Any]] {
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                let now = records
+                if done(now) { return now }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            throw TestFailure("\(what) did not happen within \(timeout) s; the app printed: \(text)")
+        }
+
+        /// Runs `body`, then stops the app whatever happened.
+        func running(_ body: () async throws -> Void) async throws {
+            do {
+                try await body()
+            } catch {
+                await stop()
+                throw error
+            }
+            await stop()
+        }
+
+        /// SIGKILL: an in-process Courier's ServiceGroup ignores SIGTERM and SIGINT, and a child
+        /// inherits ignored signals.
+        func stop() async {
+            kill(process.processIdentifier, SIGKILL)
+            _ = try? await BrokerCtl.offPool { self.process.waitUntilExit() }
+            try? FileManager.default.removeItem(atPath: output)
+        }
+    }
+
+    /// Inbound retries for the pubsub, as a Dapr user sets them: without a policy, Dapr sends a
+    /// failed event (RETRY, an error) straight to the dead-letter topic.
+    static let resiliency = """
+        apiVersion: dapr.io/v1alpha1
+        kind: Resiliency
+        metadata: { name: sdkapp }
+        spec:
+          policies:
+            retries:
+              fast: { policy: constant, duration: 100ms, maxRetries: 3 }
+          targets:
+            components:
+              pubsub:
+                inbound: { retry: fast }
+        """
+
+    static func answers(_ records: [[String: Any]], route: String, n: Int) -> [String] {
+        records.filter { $0["route"] as? String == route && ($0["data"] as? [String: Any])?["n"] as? Int == n }.compactMap { $0["answer"] as? String }
+    }
+
+    /// Publishes the four cases (n 0–3: ok, retry, drop, raise) and checks what the app saw:
+    /// RETRY and a raising handler get the event again (the inbound policy), DROP sends it to
+    /// the dead-letter topic.
+    static func publishAndCheckAnswers(_ h: Harness, _ app: App, topic: String) async throws {
+        for (n, mode) in ["ok", "retry", "drop", "raise"].enumerated() {
+            #expect(try await h.publish("pubsub/\(topic)", #"{"n":\#(n),"mode":"\#(mode)"}"#).status == 204)
+        }
+        let seen = try await app.wait("every answer") { r in
+            answers(r, route: "default", n: 0) == ["SUCCESS"] && answers(r, route: "default", n: 1) == ["RETRY", "SUCCESS"]
+                && answers(r, route: "default", n: 2) == ["DROP"] && answers(r, route: "dead", n: 2) == ["DROP"]
+                && answers(r, route: "default", n: 3) == ["RAISE", "SUCCESS"]
+        }
+        let first = seen.first { $0["route"] as? String == "default" }
+        #expect(first?["type"] as? String == "com.dapr.event.sent" && first?["topic"] as? String == topic, "\(String(describing: first))")
+        #expect((first?["contentType"] as? String)?.contains("json") == true)
+    }
+
+    @Test(arguments: ["embedded", "redis"])
+    func grpcApp(_ kind: String) async throws {
+        guard BrokerCtl.available(), let pubsub = DurabilityTests.requiredComponent(kind) else { return }
+        let topic = "grpcapp-\(kind)-\(UUID().uuidString.prefix(6))"
+        let port = try PortAllocator.free()
+        let app = try App(["grpc", "\(port)", "pubsub", topic, "tick"], port: port)
+        let cron = BindingTests.component("tick", "bindings.cron", [("schedule", "@every 1s")])
+        try await app.running { try await withHarness(resources: ["pubsub.yaml": pubsub, "tick.yaml": cron, "resiliency.yaml": Self.resiliency], appID: "grpcapp-\(topic)", withApp: false,
+                              configure: { $0.appPort = port; $0.appProtocol = "grpc" }) { h in
+            for _ in 0..<600 where !h.runtime.subscriptions.isReady { try await Task.sleep(for: .milliseconds(50)) }
+            let active = h.runtime.subscriptions.activeSubscriptions
+            #expect(Set(active.map(\.topic)) == [topic, topic + "-dead", topic + "-rules"], "ListTopicSubscriptions: \(active)")
+            try await Self.publishAndCheckAnswers(h, app, topic: topic)
+
+            // Plain text arrives as text; a CEL rule routes to the handler registered for it, by path.
+            #expect(try await h.publish("pubsub/\(topic)", "plain words", contentType: "text/plain").status == 204)
+            #expect(try await h.publish("pubsub/\(topic)-rules", #"{"kind":"other","n":11}"#).status == 204)
+            #expect(try await h.publish("pubsub/\(topic)-rules", #"{"kind":"special","n":10,"mode":"ok"}"#).status == 204)
+            let records = try await app.wait("text and rule-routed events") { r in
+                r.contains { $0["data"] as? String == "plain words" } && Self.answers(r, route: "special", n: 10) == ["SUCCESS"]
+            }
+            let text = records.first { $0["data"] as? String == "plain words" }
+            #expect(text?["contentType"] as? String == "text/plain")
+            #expect(!records.contains { ($0["data"] as? [String: Any])?["n"] as? Int == 11 }, "no rule matched n 11 and there is no default route")
+
+            // The cron input binding is delivered through OnBindingEvent (the app listed it in ListInputBindings).
+            let ticks = try await app.wait("a cron tick through OnBindingEvent") { r in r.contains { $0["binding"] as? String == "tick" } }
+            let tick = ticks.first { $0["binding"] as? String == "tick" }
+            #expect((tick?["metadata"] as? [String: Any])?["readTimeUTC"] != nil, "\(String(describing: tick))")
+        } }
+    }
+
+    @Test func flaskApp() async throws {
+        guard BrokerCtl.available() else { return }
+        let topic = "flaskapp-\(UUID().uuidString.prefix(6))"
+        let port = try PortAllocator.free()
+        let app = try App(["flask", "\(port)", "pubsub", topic], port: port)
+        try await app.running { try await withHarness(resources: ["pubsub.yaml": Harness.defaultPubsub, "resiliency.yaml": Self.resiliency], appID: "flaskapp-\(topic)", withApp: false, configure: { $0.appPort = port }) { h in
+            for _ in 0..<600 where !h.runtime.subscriptions.isReady { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(Set(h.runtime.subscriptions.activeSubscriptions.map(\.topic)) == [topic, topic + "-dead"])
+            try await Self.publishAndCheckAnswers(h, app, topic: topic)
+        } }
+    }
+}
