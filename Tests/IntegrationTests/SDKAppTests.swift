@@ -108,11 +108,21 @@ import Testing
         let port = try PortAllocator.free()
         let app = try App(["grpc", "\(port)", "pubsub", topic, "tick"], port: port)
         let cron = BindingTests.component("tick", "bindings.cron", [("schedule", "@every 1s")])
-        try await app.running { try await withHarness(resources: ["pubsub.yaml": pubsub, "tick.yaml": cron, "resiliency.yaml": Self.resiliency], appID: "grpcapp-\(topic)", withApp: false,
+        let bulk = """
+            apiVersion: dapr.io/v2alpha1
+            kind: Subscription
+            metadata: { name: bulk }
+            spec:
+              pubsubname: pubsub
+              topic: \(topic)-bulk
+              routes: { default: \(topic)-bulkhandler }
+              bulkSubscribe: { enabled: true, maxMessagesCount: 10, maxAwaitDurationMs: 200 }
+            """
+        try await app.running { try await withHarness(resources: ["pubsub.yaml": pubsub, "tick.yaml": cron, "bulk.yaml": bulk, "resiliency.yaml": Self.resiliency], appID: "grpcapp-\(topic)", withApp: false,
                               configure: { $0.appPort = port; $0.appProtocol = "grpc" }) { h in
             for _ in 0..<600 where !h.runtime.subscriptions.isReady { try await Task.sleep(for: .milliseconds(50)) }
             let active = h.runtime.subscriptions.activeSubscriptions
-            #expect(Set(active.map(\.topic)) == [topic, topic + "-dead", topic + "-rules"], "ListTopicSubscriptions: \(active)")
+            #expect(Set(active.map(\.topic)) == [topic, topic + "-dead", topic + "-rules", topic + "-bulkhandler", topic + "-bulk"], "ListTopicSubscriptions: \(active)")
             try await Self.publishAndCheckAnswers(h, app, topic: topic)
 
             // Plain text arrives as text; a CEL rule routes to the handler registered for it, by path.
@@ -125,6 +135,15 @@ import Testing
             let text = records.first { $0["data"] as? String == "plain words" }
             #expect(text?["contentType"] as? String == "text/plain")
             #expect(!records.contains { ($0["data"] as? [String: Any])?["n"] as? Int == 11 }, "no rule matched n 11 and there is no default route")
+
+            // A bulk subscription goes through OnBulkTopicEvent: per-entry statuses, RETRY entries again.
+            let entries = (20..<24).map { n in #"{"entryId":"e\#(n)","event":{"n":\#(n),"mode":"\#(n == 21 ? "retry" : "ok")"},"contentType":"application/json"}"# }
+            let published = try await h.request(.POST, "/v1.0-alpha1/publish/bulk/pubsub/\(topic)-bulk", body: "[" + entries.joined(separator: ",") + "]",
+                                                 headers: [("content-type", "application/json")])
+            #expect(published.status == 204)
+            try await app.wait("the bulk entries") { r in
+                (20..<24).allSatisfy { Self.answers(r, route: "bulk", n: $0).last == "SUCCESS" } && Self.answers(r, route: "bulk", n: 21) == ["RETRY", "SUCCESS"]
+            }
 
             // The cron input binding is delivered through OnBindingEvent (the app listed it in ListInputBindings).
             let ticks = try await app.wait("a cron tick through OnBindingEvent") { r in r.contains { $0["binding"] as? String == "tick" } }

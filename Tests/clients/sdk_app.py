@@ -3,7 +3,9 @@
 
     sdk_app.py grpc PORT PUBSUB TOPIC BINDING   a dapr.ext.grpc.App: subscribes to TOPIC (dead letters to
                                                 TOPIC-dead, which it also subscribes to), to TOPIC-rules with a
-                                                CEL rule routed to its own handler, and reads input binding BINDING
+                                                CEL rule routed to its own handler, to TOPIC-bulkhandler (the
+                                                target of a declarative bulk subscription), and reads input
+                                                binding BINDING
     sdk_app.py flask PORT PUBSUB TOPIC          a Flask app wrapped in dapr.ext.flask.DaprApp, subscribed to TOPIC
                                                 (dead letters to TOPIC-dead, also subscribed)
 
@@ -78,6 +80,12 @@ def run_grpc(port, pubsub, topic, binding):
     @app.subscribe(pubsub_name=pubsub, topic=topic + "-rules", rule=Rule('event.data.kind == "special"', 1))
     def special(event):
         return handle(event, "special")
+
+    # Nothing is published to TOPIC-bulkhandler: a declarative bulk subscription to TOPIC-bulk routes
+    # to the path "TOPIC-bulkhandler", which the SDK resolves to this handler (OnBulkTopicEvent).
+    @app.subscribe(pubsub_name=pubsub, topic=topic + "-bulkhandler")
+    def bulk(event):
+        return handle(event, "bulk")
 
     @app.binding(binding)
     def on_binding(request: BindingRequest):
