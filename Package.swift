@@ -117,6 +117,7 @@ let package = Package(
             dependencies: [
                 "Bindings", "BrokerKit", "CloudEvents", "Delivery", "Resources",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -28,6 +28,10 @@ public struct CourierOptions: Sendable {
     public var scalerStreamInterval: Duration = .seconds(5)
     /// A keep-alive connection to the HTTP API with no request for this long is closed.
     public var httpIdleTimeout: Duration = .seconds(60)
+    /// Once its first byte arrived, a request's head must be complete within this (slowloris).
+    public var httpRequestHeadTimeout: Duration = .seconds(10)
+    /// Most connections the HTTP API keeps open; also kept below the open-file limit.
+    public var httpMaxConnections = 4096
 
     public init() {}
 }

@@ -188,10 +188,12 @@ public final class CourierRuntime: Sendable {
                                    bindings: hub)
         var apiLogger = logger
         apiLogger.logLevel = max(logger.logLevel, .notice)
+        let connectionGuard = ConnectionGuard(limit: FileLimit.connectionBudget(wanted: options.httpMaxConnections),
+                                              headTimeout: .init(options.httpRequestHeadTimeout))
         let api = Application(router: router.build(),
-                              server: .http1(configuration: .init(additionalChannelHandlers: [UpgradeCloseHandler()],
-                                                                  idleTimeout: .nanoseconds(Int64(options.httpIdleTimeout.components.seconds) * 1_000_000_000
-                                                                                            + options.httpIdleTimeout.components.attoseconds / 1_000_000_000))),
+                              server: .guardedHTTP1(configuration: .init(additionalChannelHandlers: [UpgradeCloseHandler()],
+                                                                         idleTimeout: .init(options.httpIdleTimeout)),
+                                                    connectionGuard: connectionGuard),
                               configuration: .init(address: .hostname(options.httpAddress, port: options.httpPort), serverName: "courier"),
                               logger: apiLogger)
         let registry = MetricsSetup.registry()

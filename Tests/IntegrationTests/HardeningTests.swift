@@ -95,6 +95,74 @@ import Testing
         }
     }
 
+    /// Slowloris: a head trickling in a byte at a time kept its connection forever. Now the head
+    /// must be complete within the head timeout once its first byte arrived: 408, then closed.
+    @Test func aSlowHeadIsCutOff() async throws {
+        try await withHarness(withApp: false, configure: { $0.httpRequestHeadTimeout = .seconds(1) }) { h in
+            let port = h.httpPort
+            let started = Date()
+            let (answer, closed) = try await BrokerCtl.offPool { () throws -> (String, Bool) in
+                let fd = try RawHTTP.connected(port: port, timeout: 10)
+                defer { close(fd) }
+                let head = Array("GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ".utf8)
+                // One byte every 100 ms: never idle, never complete.
+                for byte in head + Array(repeating: UInt8(ascii: "a"), count: 40) {
+                    var b = byte
+                    if send(fd, &b, 1, Int32(MSG_NOSIGNAL)) < 0 { break }
+                    Thread.sleep(forTimeInterval: 0.1)
+                    var probe = [UInt8](repeating: 0, count: 256)
+                    let n = recv(fd, &probe, probe.count, Int32(MSG_DONTWAIT))
+                    if n > 0 { return (String(decoding: probe[0..<n], as: UTF8.self), true) }
+                    if n == 0 { return ("", true) }
+                }
+                return ("", false)
+            }
+            let waited = Date().timeIntervalSince(started)
+            #expect(answer.hasPrefix("HTTP/1.1 408"), "\(answer.debugDescription)")
+            #expect(closed && waited < 4, "cut off after \(waited) s")
+            #expect(try await h.request(.GET, "/v1.0/healthz").status == 204)
+        }
+    }
+
+    /// 1,000 idle keep-alive sockets (past `nofile=1024`) made health time out. Connections are
+    /// capped below the open-file limit, and at the cap the longest-idle one makes room, so health
+    /// answers through an idle flood; heads that are still arriving are not evicted, and with the
+    /// cap full of them a new connection gets a clear 503 until the head timeout frees them.
+    @Test func connectionCapKeepsHealthAnswering() async throws {
+        try await withHarness(withApp: false, configure: { $0.httpMaxConnections = 20; $0.httpRequestHeadTimeout = .seconds(2) }) { h in
+            let port = h.httpPort
+            // 40 idle keep-alive connections, each after one answered request.
+            let idle = try await BrokerCtl.offPool { () throws -> [Int32] in
+                try (0..<40).map { _ in
+                    let fd = try RawHTTP.connected(port: port, timeout: 5)
+                    let request = Array("GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+                    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    var buffer = [UInt8](repeating: 0, count: 512)
+                    _ = recv(fd, &buffer, buffer.count, 0)
+                    return fd
+                }
+            }
+            defer { idle.forEach { close($0) } }
+            for _ in 0..<5 { #expect(try await h.request(.GET, "/v1.0/healthz").status == 204) }
+            // 20 connections with a half-sent head hold every slot.
+            let slow = try await BrokerCtl.offPool { () throws -> [Int32] in
+                try (0..<20).map { _ in
+                    let fd = try RawHTTP.connected(port: port, timeout: 5)
+                    let partial = Array("GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\n".utf8)
+                    _ = partial.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                    return fd
+                }
+            }
+            defer { slow.forEach { close($0) } }
+            try await Task.sleep(for: .milliseconds(200))
+            let refused = try await BrokerCtl.offPool { try RawHTTP.untilClosed(port: port, "GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\n\r\n", timeout: 5) }
+            #expect(refused.0.hasPrefix("HTTP/1.1 503") && refused.0.contains("ERR_TOO_MANY_CONNECTIONS"), "\(refused.0.debugDescription)")
+            // The head timeout frees them; health answers again.
+            try await Task.sleep(for: .seconds(3))
+            #expect(try await h.request(.GET, "/v1.0/healthz").status == 204)
+        }
+    }
+
     /// `PUT /v1.0/metadata/{key}` was unbounded (200 × 1 MiB held 309 MB): values, keys and the
     /// number of keys are capped with a clear 400.
     @Test func extendedMetadataIsBounded() async throws {
