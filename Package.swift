@@ -204,6 +204,14 @@ let package = Package(
             path: "Benchmarks/MinimalServer",
             swiftSettings: strict),
         .executableTarget(
+            name: "CourierFuzz",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            path: "Fuzz",
+            swiftSettings: strict),
+        .executableTarget(
             name: "RawBench",
             dependencies: ["CRdKafka", "CRabbitMQ", "CNats"],
             path: "Benchmarks/RawBench",
