@@ -305,6 +305,45 @@ enum RawHTTP {
 /// hanging, /b of the same app got 0 of 3,005 events in 60 s, because /a's 64 in-flight
 /// deliveries held every pooled connection to the app.
 @Suite(.serialized) struct FairnessTests {
+    /// A faulty route beside a healthy one: the healthy subscription gets all of its events while
+    /// the faulty one answers 5 MiB bodies, fails with garbage, answers an unknown status, or takes
+    /// 300 ms per event; and the faulty route's events are not lost (each arrives at least once,
+    /// every one in the end for the modes that eventually succeed).
+    @Test(arguments: ["huge", "failing", "bogus-status", "slow"])
+    func aFaultyRouteOnlySlowsItself(_ mode: String) async throws {
+        let id = UUID().uuidString.prefix(6)
+        let subs = "[\(subscription(topic: "faulty-\(id)", route: "/a")),\(subscription(topic: "healthy-\(id)", route: "/b"))]"
+        let huge = String(repeating: "x", count: 5 << 20)
+        let seen = Mutex<[Int: Int]>([:])
+        try await withHarness(subscriptions: subs, respond: { request, _ in
+            guard request.path == "/a" else { return (200, "") }
+            let n = (request.json?["data"] as? [String: Any])?["n"] as? Int ?? -1
+            let attempt = seen.withLock { s -> Int in s[n, default: 0] += 1; return s[n]! }
+            switch mode {
+            case "huge": return (200, huge)
+            case "failing": return attempt == 1 ? (500, "<html>{{{ garbage") : (200, "")
+            case "bogus-status": return attempt == 1 ? (200, #"{"status":"BOGUS"}"#) : (200, "")
+            default:
+                try? await Task.sleep(for: .milliseconds(300))
+                return (200, "")
+            }
+        }) { h in
+            let a = "[" + (0..<100).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
+            #expect(try await h.request(.POST, "/v1.0-alpha1/publish/bulk/pubsub/faulty-\(id)", body: a, headers: [("content-type", "application/json")]).status == 204)
+            try await Task.sleep(for: .milliseconds(300))
+            let b = "[" + (0..<300).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
+            let started = Date()
+            #expect(try await h.request(.POST, "/v1.0-alpha1/publish/bulk/pubsub/healthy-\(id)", body: b, headers: [("content-type", "application/json")]).status == 204)
+            try await h.subscriber!.wait(for: 300, path: "/b", timeout: 15)
+            let healthy = Date().timeIntervalSince(started)
+            // Every faulty-route event arrives, and (after its redelivery) is accepted.
+            let deadline = Date().addingTimeInterval(30)
+            while seen.withLock({ $0.count }) < 100 && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(seen.withLock { Set($0.keys) } == Set(0..<100), "every event of the faulty route arrived")
+            print("fairness (\(mode)): 300 of 300 on the healthy route in \(String(format: "%.2f", healthy)) s; faulty route: \(seen.withLock { $0.values.reduce(0, +) }) deliveries of 100 events")
+        }
+    }
+
     @Test func aHangingRouteDoesNotStarveAnotherSubscription() async throws {
         let subs = "[\(subscription(topic: "hang-a", route: "/a")),\(subscription(topic: "fast-b", route: "/b"))]"
         let released = Mutex(false)
