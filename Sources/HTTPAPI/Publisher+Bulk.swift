@@ -3,6 +3,10 @@ import CloudEvents
 import Resources
 
 extension Publisher {
+    /// A bulk request this large waits for `bulkGate` and returns its memory afterwards; smaller
+    /// ones (the common 100-entry batch) go straight through.
+    static let largeBulkBytes = 128 * 1024
+
     /// One entry that failed in a bulk publish.
     public struct FailedEntry: Sendable, Equatable {
         public var entryID: String
@@ -13,6 +17,14 @@ extension Publisher {
     /// the broker did not confirm. Not transactional, not ordered.
     public func publishBulk(pubsub: String, topic: String, body: [UInt8], metadata: [String: String],
                             trace: TraceContext?) async throws(DaprError) -> [FailedEntry] {
+        let large = body.count >= Self.largeBulkBytes
+        if large { await bulkGate.acquire() }
+        defer {
+            if large {
+                bulkGate.release()
+                MemoryRelease.shared.soon()
+            }
+        }
         let target = try target(pubsub: pubsub, topic: topic)
         let raw = try rawPayload(metadata, pubsub: pubsub)
         let entries: [JSONValue]
@@ -76,6 +88,14 @@ extension Publisher {
     /// Bulk publish of entries already decoded (the gRPC API's path; the HTTP path parses JSON first).
     public func publishBulk(pubsub: String, topic: String, entries: [BulkEntry], metadata: [String: String],
                             trace: TraceContext?) async throws(DaprError) -> [FailedEntry] {
+        let large = entries.reduce(0) { $0 + $1.payload.count } >= Self.largeBulkBytes
+        if large { await bulkGate.acquire() }
+        defer {
+            if large {
+                bulkGate.release()
+                MemoryRelease.shared.soon()
+            }
+        }
         let target = try target(pubsub: pubsub, topic: topic)
         let raw = try rawPayload(metadata, pubsub: pubsub)
         var seen = Set<String>()

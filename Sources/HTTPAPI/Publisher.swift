@@ -1,5 +1,6 @@
 import BrokerKit
 import CloudEvents
+import Delivery
 import Resources
 
 /// The publish path (spec §1, §2): validation in Dapr's order, the envelope, scoping, and the
@@ -21,11 +22,16 @@ public struct Publisher: Sendable {
     public let appID: String
     public let targets: [String: Target]
     public let metrics: PublishMetrics
+    /// Large bulk requests processed at once (parsing, envelopes, the batch): each holds many
+    /// times its body in memory while it runs, so the peak is bounded by this, not by how many
+    /// clients send at once.
+    let bulkGate: AsyncSemaphore
 
-    public init(appID: String, targets: [String: Target], metrics: PublishMetrics) {
+    public init(appID: String, targets: [String: Target], metrics: PublishMetrics, concurrentBulkRequests: Int = 2) {
         self.appID = appID
         self.targets = targets
         self.metrics = metrics
+        self.bulkGate = AsyncSemaphore(permits: max(concurrentBulkRequests, 1))
     }
 
     /// Steps 1–4 of §1.2: the component and topic exist.

@@ -37,7 +37,8 @@ public final class UpgradeCloseHandler: ChannelDuplexHandler, RemovableChannelHa
         case .end:
             let written = context.eventLoop.makePromise(of: Void.self)
             context.writeAndFlush(data, promise: written)
-            written.futureResult.hop(to: context.eventLoop).whenComplete { [context] _ in context.close(promise: nil) }
+            let channel = context.channel
+            written.futureResult.whenComplete { _ in channel.close(promise: nil) }
             written.futureResult.cascade(to: promise)
         }
     }
