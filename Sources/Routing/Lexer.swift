@@ -44,12 +44,29 @@ struct Lexer {
             while let p = peek(), isLetter(p) || isDigit(p) { i += 1 }
             return Token(kind: .ident(String(decoding: chars[start..<i], as: UTF8.self)), column: column)
         }
+        if c == UInt8(ascii: "`") { return Token(kind: .quotedIdent(try quotedIdentifier(column)), column: column) }
         if isDigit(c) || (c == UInt8(ascii: ".") && peek(1).map(isDigit) == true) { return try number(column) }
         for op in Self.operators where matches(op) {
             i += op.utf8.count
             return Token(kind: .op(op), column: column)
         }
         throw CELError("unexpected character '\(Character(Unicode.Scalar(c)))'", column: column)
+    }
+
+    /// `` `name` ``: one or more of letters, digits, `_`, `.`, `-`, `/` and space (cel-spec's QUOTED_IDENT).
+    private mutating func quotedIdentifier(_ column: Int) throws(CELError) -> String {
+        i += 1
+        let start = i
+        while let p = peek(), p != UInt8(ascii: "`") {
+            guard isLetter(p) || isDigit(p) || p == UInt8(ascii: ".") || p == UInt8(ascii: "-") || p == UInt8(ascii: "/") || p == UInt8(ascii: " ") else {
+                throw CELError("invalid character in a quoted field name", column: i + 1)
+            }
+            i += 1
+        }
+        guard peek() == UInt8(ascii: "`"), i > start else { throw CELError("unterminated or empty quoted field name", column: column) }
+        let name = String(decoding: chars[start..<i], as: UTF8.self)
+        i += 1
+        return name
     }
 
     private func matches(_ op: String) -> Bool {

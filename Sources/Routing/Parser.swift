@@ -23,6 +23,7 @@ struct Parser {
         switch t.kind {
         case .op(let o): return "'\(o)'"
         case .ident(let i): return "'\(i)'"
+        case .quotedIdent(let i): return "`\(i)`"
         case .end: return "end of expression"
         default: return "literal"
         }
@@ -110,6 +111,11 @@ struct Parser {
         while true {
             let column = current.column
             if accept(".") {
+                if case .quotedIdent(let name) = current.kind {
+                    p += 1
+                    e = Expr(kind: .select(e, name, testOnly: false), column: column)
+                    continue
+                }
                 guard case .ident(let name) = current.kind else { throw CELError("expected a field name after '.'", column: current.column) }
                 p += 1
                 if accept("(") {
@@ -190,6 +196,8 @@ struct Parser {
             throw CELError("unexpected end of expression", column: t.column)
         case .op(let o):
             throw CELError("unexpected '\(o)'", column: t.column)
+        case .quotedIdent:
+            throw CELError("a quoted field name is only allowed after '.'", column: t.column)
         }
     }
 

@@ -7,6 +7,8 @@ struct Token: Sendable, Equatable {
         case string(String)
         case bytes([UInt8])
         case ident(String)
+        /// A backtick-quoted field name (`` a.`content-type` ``): letters, digits, `_ . - /` and spaces.
+        case quotedIdent(String)
         case op(String)
         case end
     }

@@ -55,6 +55,9 @@ import Testing
         ("timestamp('2024-01-02T00:00:00Z') - timestamp('2024-01-01T00:00:00Z')", "duration(\"86400s\")"),
         ("timestamp('2024-01-02T00:00:00Z') > timestamp('2024-01-01T00:00:00+05:00')", "true"), ("duration('1s') < duration('2s')", "true"),
         ("duration('90m').getHours()", "1"), ("int(timestamp('1970-01-01T00:01:00Z'))", "60"),
+        // backtick-quoted field names (names that are not identifiers)
+        ("{'content-type': 'json'}.`content-type`", "\"json\""), ("has({'a.b': 1}.`a.b`)", "true"), ("has({'a': 1}.`a b/c`)", "false"),
+        ("event.`type` == 'order.created'", "true"),
     ])
     func evaluates(_ expression: String, _ expected: String) throws {
         #expect(try eval(expression) == expected, "\(expression)")
@@ -83,6 +86,7 @@ import Testing
         ("1 +", 4), ("(1", 3), ("foo(1)", 1), ("'abc", 1), ("1 $ 2", 3), ("has(x)", 1), ("[1].map(1, 2)", 4), ("a.b(", 5),
         ("size(1, 2)", 1), ("'a'.startsWith()", 4), ("if", 1), ("\"\\q\"", 1), ("1 ? 2", 6), ("18446744073709551616u", 1),
         ("9223372036854775808", 1), ("{1: }", 5), ("event.x == 1 || 1 + 'a' == 2", 19), ("size(1) > 0", 1), ("{[1]: 2}", 2),
+        ("a.`b", 3), ("a.``", 3), ("a.`b!`", 5), ("`a`", 1),
     ])
     func compileErrorsPointAtTheColumn(_ expression: String, _ column: Int) {
         do {
