@@ -97,8 +97,9 @@ import Testing
     @Test func badFlagsAreUsageErrors() throws {
         let (status, output) = try run(["run", "--max-body-size", "lots"])
         #expect(status != 0 && output.contains("--max-body-size"))
-        let proto = try run(["run", "--app-protocol", "grpc"])
-        #expect(proto.status != 0 && proto.output.contains("not supported"))
+        // http and grpc are served; TLS toward the app (https, grpcs) and h2c are not.
+        let proto = try run(["run", "--app-protocol", "grpcs"])
+        #expect(proto.status != 0 && proto.output.contains("not supported") && proto.output.contains("use http or grpc"))
     }
 
     @Test func evalPrintsCELLiteralsAndPositionsErrors() throws {
