@@ -1,4 +1,5 @@
 import CloudEvents
+import Foundation
 
 /// Timestamps and durations: parsing, formatting, arithmetic and the `get*` accessors.
 enum Time {
@@ -104,7 +105,9 @@ enum Time {
         return .timestamp(seconds: s, nanos: Int32(n))
     }
 
-    /// `getFullYear()` and friends; an optional argument is a time zone (`UTC` or `±HH:MM`).
+    /// `getFullYear()` and friends; an optional argument is a time zone: `UTC`, `±HH:MM`, or an
+    /// IANA name such as `Europe/Paris` (from the system's time zone database, with its daylight
+    /// saving rules at that instant).
     static func accessor(_ name: String, _ a: [CELValue], column: Int) throws(CELError) -> CELValue {
         if case .duration(let n) = a[0], a.count == 1 {
             switch name {
@@ -119,8 +122,8 @@ enum Time {
             throw CELError("no matching overload for '\(name)' on '\(a[0].typeName)'", column: column)
         }
         if a.count == 2 {
-            guard case .string(let zone) = a[1], let offset = zoneOffset(zone) else {
-                throw CELError("unsupported time zone; use UTC or an offset such as +02:00", column: column)
+            guard case .string(let zone) = a[1], let offset = zoneOffset(zone, at: secs) else {
+                throw CELError("unknown time zone; use UTC, an offset such as +02:00 or an IANA name such as Europe/Paris", column: column)
             }
             secs += offset
         }
@@ -142,11 +145,15 @@ enum Time {
         }
     }
 
-    static func zoneOffset(_ zone: String) -> Int64? {
+    static func zoneOffset(_ zone: String, at secs: Int64) -> Int64? {
         if zone == "UTC" || zone == "Z" { return 0 }
         let u = Array(zone.utf8)
-        guard u.count == 6, u[0] == UInt8(ascii: "+") || u[0] == UInt8(ascii: "-"), u[3] == 0x3A,
-              let h = Int64(String(decoding: u[1...2], as: UTF8.self)), let m = Int64(String(decoding: u[4...5], as: UTF8.self)) else { return nil }
-        return (u[0] == UInt8(ascii: "-") ? -1 : 1) * (h * 3600 + m * 60)
+        if u.first == UInt8(ascii: "+") || u.first == UInt8(ascii: "-") {
+            guard u.count == 6, u[3] == 0x3A,
+                  let h = Int64(String(decoding: u[1...2], as: UTF8.self)), let m = Int64(String(decoding: u[4...5], as: UTF8.self)) else { return nil }
+            return (u[0] == UInt8(ascii: "-") ? -1 : 1) * (h * 3600 + m * 60)
+        }
+        guard u.contains(UInt8(ascii: "/")) || zone.allSatisfy({ $0.isLetter }), let tz = TimeZone(identifier: zone) else { return nil }
+        return Int64(tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(secs))))
     }
 }

@@ -383,6 +383,32 @@ enum RawHTTP {
         }
     }
 
+    /// A route whose connection is reset (RST, no answer) beside a healthy one, on a raw socket
+    /// app (an HTTP framework would always answer): the healthy route gets all of its events, and
+    /// the reset route's events keep coming back (nothing is acknowledged that was not answered).
+    @Test func aRouteThatResetsItsConnectionOnlySlowsItself() async throws {
+        let id = UUID().uuidString.prefix(6)
+        let app = try ResettingApp(subscriptions: "[\(subscription(topic: "reset-\(id)", route: "/a")),\(subscription(topic: "ok-\(id)", route: "/b"))]")
+        defer { app.stop() }
+        try await withHarness(appID: "reset-\(id)", withApp: false, configure: { $0.appPort = app.port }) { h in
+            for _ in 0..<200 where !h.runtime.subscriptions.isReady { try await Task.sleep(for: .milliseconds(50)) }
+            let a = "[" + (0..<100).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
+            #expect(try await h.request(.POST, "/v1.0-alpha1/publish/bulk/pubsub/reset-\(id)", body: a, headers: [("content-type", "application/json")]).status == 204)
+            try await Task.sleep(for: .milliseconds(300))
+            let b = "[" + (0..<300).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
+            let started = Date()
+            #expect(try await h.request(.POST, "/v1.0-alpha1/publish/bulk/pubsub/ok-\(id)", body: b, headers: [("content-type", "application/json")]).status == 204)
+            let deadline = Date().addingTimeInterval(15)
+            while app.count("/b") < 300 && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+            let healthy = Date().timeIntervalSince(started)
+            #expect(app.count("/b") >= 300, "the healthy route got \(app.count("/b")) of 300")
+            let again = Date().addingTimeInterval(15)
+            while app.count("/a") < 200 && Date() < again { try await Task.sleep(for: .milliseconds(50)) }
+            #expect(app.count("/a") >= 200, "reset deliveries come back (\(app.count("/a")) attempts for 100 events)")
+            print("fairness (reset): 300 of 300 on the healthy route in \(String(format: "%.2f", healthy)) s; \(app.count("/a")) attempts on the resetting route")
+        }
+    }
+
     @Test func aHangingRouteDoesNotStarveAnotherSubscription() async throws {
         let subs = "[\(subscription(topic: "hang-a", route: "/a")),\(subscription(topic: "fast-b", route: "/b"))]"
         let released = Mutex(false)
@@ -403,6 +429,85 @@ enum RawHTTP {
             released.withLock { $0 = true }
             try await h.subscriber!.wait(for: 200, path: "/a", timeout: 30)
             try await Task.sleep(for: .milliseconds(500))
+        }
+    }
+}
+
+/// A subscriber app on a raw socket: `GET /dapr/subscribe` answers `subscriptions`, `POST /a`
+/// resets the connection (SO_LINGER 0, no answer), anything else is answered 200 on a keep-alive
+/// connection. Counts requests per path.
+final class ResettingApp: @unchecked Sendable {
+    let port: Int
+    private let listener: Int32
+    private let lock = NSLock()
+    private var counts: [String: Int] = [:]
+
+    init(subscriptions: String) throws {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        var one: Int32 = 1
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, socklen_t(MemoryLayout<Int32>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = 0
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        guard bound, listen(fd, 128) == 0 else { close(fd); throw TestFailure("cannot listen") }
+        listener = fd
+        port = Int(UInt16(bigEndian: address.sin_port))
+        let listener = fd
+        Thread {
+            while true {
+                let fd = accept(listener, nil, nil)
+                if fd < 0 { return }
+                Thread { self.serve(fd, subscriptions: subscriptions) }.start()
+            }
+        }.start()
+    }
+
+    func count(_ path: String) -> Int { lock.lock(); defer { lock.unlock() }; return counts[path, default: 0] }
+
+    func stop() {
+        shutdown(listener, Int32(SHUT_RDWR))
+        close(listener)
+    }
+
+    private func serve(_ fd: Int32, subscriptions: String) {
+        var pending: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            // One request: the head, then Content-Length bytes of body.
+            var headEnd: Int?
+            while headEnd == nil {
+                if let r = pending.firstRange(of: Array("\r\n\r\n".utf8)) { headEnd = r.upperBound; break }
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n <= 0 { close(fd); return }
+                pending.append(contentsOf: buffer[0..<n])
+            }
+            let head = String(decoding: pending[0..<headEnd!], as: UTF8.self)
+            let requestLine = head.split(separator: "\r\n").first.map(String.init) ?? ""
+            let parts = requestLine.split(separator: " ")
+            let path = parts.count > 1 ? String(parts[1]) : ""
+            let contentLength = head.split(separator: "\r\n").first { $0.lowercased().hasPrefix("content-length:") }
+                .flatMap { Int($0.split(separator: ":")[1].trimmingCharacters(in: .whitespaces)) } ?? 0
+            while pending.count < headEnd! + contentLength {
+                let n = recv(fd, &buffer, buffer.count, 0)
+                if n <= 0 { close(fd); return }
+                pending.append(contentsOf: buffer[0..<n])
+            }
+            pending.removeFirst(headEnd! + contentLength)
+            lock.lock(); counts[path, default: 0] += 1; lock.unlock()
+            if path == "/a" {
+                var linger = Glibc.linger(l_onoff: 1, l_linger: 0)
+                setsockopt(fd, SOL_SOCKET, SO_LINGER, &linger, socklen_t(MemoryLayout<Glibc.linger>.size))
+                close(fd)
+                return
+            }
+            let body = path == "/dapr/subscribe" ? subscriptions : ""
+            let response = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            _ = Array(response.utf8).withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
         }
     }
 }

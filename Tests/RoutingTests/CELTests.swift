@@ -55,6 +55,9 @@ import Testing
         ("timestamp('2024-01-02T00:00:00Z') - timestamp('2024-01-01T00:00:00Z')", "duration(\"86400s\")"),
         ("timestamp('2024-01-02T00:00:00Z') > timestamp('2024-01-01T00:00:00+05:00')", "true"), ("duration('1s') < duration('2s')", "true"),
         ("duration('90m').getHours()", "1"), ("int(timestamp('1970-01-01T00:01:00Z'))", "60"),
+        // named time zones (IANA, with daylight saving at that instant)
+        ("timestamp('2024-07-01T10:00:00Z').getHours('Europe/Paris')", "12"), ("timestamp('2024-01-01T10:00:00Z').getHours('Europe/Paris')", "11"),
+        ("timestamp('2024-01-01T03:00:00Z').getDate('America/Los_Angeles')", "31"), ("timestamp('2024-01-01T10:00:00Z').getHours('UTC')", "10"),
         // backtick-quoted field names (names that are not identifiers)
         ("{'content-type': 'json'}.`content-type`", "\"json\""), ("has({'a.b': 1}.`a.b`)", "true"), ("has({'a': 1}.`a b/c`)", "false"),
         ("event.`type` == 'order.created'", "true"),
@@ -71,6 +74,7 @@ import Testing
         ("!event.data.total", "no matching overload"), ("event.data.total ? 2 : 3", "no matching overload"), ("timestamp('yesterday')", "invalid timestamp"),
         ("int('x')", "cannot convert"), ("{'a': 1, 'a': 2}", "repeated map key"), ("size(event.data.total)", "no matching overload"),
         ("[1].all(x, x)", "predicate must be a bool"), ("false || (1 / 0 == 1)", "division by zero"),
+        ("timestamp('2024-01-01T00:00:00Z').getHours('Mars/Olympus')", "unknown time zone"),
     ])
     func evaluationErrors(_ expression: String, _ fragment: String) throws {
         let program = try CELProgram(expression)
