@@ -17,20 +17,40 @@ public struct TraceContext: Sendable, Equatable {
         self.traceState = traceState
     }
 
-    /// Parses a `traceparent` value (`00-<trace>-<span>-<flags>`); `nil` when invalid.
+    /// Parses a `traceparent` value (`00-<trace>-<span>-<flags>`, later versions may append
+    /// `-…`); `nil` when invalid. Works on the bytes: it runs for every delivery.
     public init?(traceparent: String, traceState: String = "") {
-        let parts = traceparent.split(separator: "-", omittingEmptySubsequences: false)
-        guard parts.count >= 4,
-              parts[0].count == 2, parts[0] != "ff", Self.isHex(parts[0]),
-              parts[1].count == 32, Self.isHex(parts[1]), parts[1] != String(repeating: "0", count: 32),
-              parts[2].count == 16, Self.isHex(parts[2]), parts[2] != String(repeating: "0", count: 16),
-              parts[3].count == 2, Self.isHex(parts[3])
-        else { return nil }
-        self.traceID = parts[1].lowercased()
-        self.spanID = parts[2].lowercased()
-        self.flags = parts[3].lowercased()
+        var value = traceparent
+        guard let (trace, span, flags) = value.withUTF8({ Self.parse($0) }) else { return nil }
+        self.traceID = trace
+        self.spanID = span
+        self.flags = flags
         self.traceState = traceState
     }
+
+    static func parse(_ b: UnsafeBufferPointer<UInt8>) -> (String, String, String)? {
+        let dash = UInt8(ascii: "-")
+        guard b.count >= 55, b[2] == dash, b[35] == dash, b[52] == dash, b.count == 55 || b[55] == dash else { return nil }
+        for i in 0..<55 where i != 2 && i != 35 && i != 52 {
+            guard Self.isHexByte(b[i]) else { return nil }
+        }
+        guard !(lower(b[0]) == UInt8(ascii: "f") && lower(b[1]) == UInt8(ascii: "f")),
+              b[3..<35].contains(where: { $0 != UInt8(ascii: "0") }),
+              b[36..<52].contains(where: { $0 != UInt8(ascii: "0") }) else { return nil }
+        func text(_ range: Range<Int>) -> String {
+            String(unsafeUninitializedCapacity: range.count) { out in
+                for (k, i) in range.enumerated() { out[k] = lower(b[i]) }
+                return range.count
+            }
+        }
+        return (text(3..<35), text(36..<52), text(53..<55))
+    }
+
+    @inline(__always) static func isHexByte(_ c: UInt8) -> Bool {
+        (c >= 0x30 && c <= 0x39) || (c >= 0x61 && c <= 0x66) || (c >= 0x41 && c <= 0x46)
+    }
+
+    @inline(__always) static func lower(_ c: UInt8) -> UInt8 { c >= 0x41 && c <= 0x46 ? c + 0x20 : c }
 
     /// The `traceparent` header value.
     public var traceparent: String { "00-\(traceID)-\(spanID)-\(flags)" }
@@ -45,30 +65,24 @@ public struct TraceContext: Sendable, Equatable {
         TraceContext(traceID: randomHex(bytes: 16), spanID: randomHex(bytes: 8), flags: "01")
     }
 
-    static func isHex(_ s: Substring) -> Bool {
-        s.utf8.allSatisfy { ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) || ($0 >= 0x41 && $0 <= 0x46) }
-    }
-
     static func randomHex(bytes: Int) -> String {
         var rng = SystemRandomNumberGenerator()
-        var out = ""
-        out.reserveCapacity(bytes * 2)
-        var remaining = bytes
-        while remaining > 0 {
-            var word = rng.next() as UInt64
-            for _ in 0..<min(8, remaining) {
-                let byte = UInt8(truncatingIfNeeded: word)
-                word >>= 8
-                out.append(Hex.digit(byte >> 4))
-                out.append(Hex.digit(byte & 0xF))
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: bytes * 2) { out in
+            digits.withUTF8Buffer { hex in
+                var written = 0
+                while written < bytes * 2 {
+                    var word = rng.next() as UInt64
+                    for _ in 0..<min(8, bytes - written / 2) {
+                        let byte = UInt8(truncatingIfNeeded: word)
+                        word >>= 8
+                        out[written] = hex[Int(byte >> 4)]
+                        out[written + 1] = hex[Int(byte & 0xF)]
+                        written += 2
+                    }
+                }
             }
-            remaining -= 8
+            return bytes * 2
         }
-        return out
     }
-}
-
-enum Hex {
-    static let digits: [Character] = Array("0123456789abcdef")
-    @inline(__always) static func digit(_ nibble: UInt8) -> Character { digits[Int(nibble)] }
 }
