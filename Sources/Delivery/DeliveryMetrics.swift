@@ -16,12 +16,33 @@ public final class DeliveryMetrics: Sendable {
     private func counter(_ label: String, _ dims: [(String, String)]) -> Counter { handles.counter(label, dims) }
     private func recorder(_ label: String, _ dims: [(String, String)]) -> Recorder { handles.recorder(label, dims) }
 
-    /// One processed delivery: `processStatus` is success, retry or drop.
-    public func ingress(component: String, topic: String, processStatus: String, status: String, seconds: Double) {
-        let dims = [("app_id", appID), ("component", component), ("namespace", namespace),
-                    ("process_status", processStatus), ("status", status), ("topic", topic)]
-        counter("dapr_component_pubsub_ingress_count", dims).increment()
-        recorder("dapr_component_pubsub_ingress_latencies", dims).record(seconds * 1000)
+    /// The ingress count and latency of one subscription and outcome, looked up once.
+    public struct Ingress: Sendable {
+        let count: Counter
+        let latency: Recorder
+
+        /// One processed delivery that took `seconds`.
+        public func record(_ seconds: Double) {
+            count.increment()
+            latency.record(seconds * 1000)
+        }
+    }
+
+    /// The three outcomes of a subscription's deliveries (`process_status` success, retry, drop).
+    public struct IngressOutcomes: Sendable {
+        public let success: Ingress
+        public let retry: Ingress
+        public let drop: Ingress
+    }
+
+    public func ingress(component: String, topic: String) -> IngressOutcomes {
+        func handles(_ processStatus: String, _ status: String) -> Ingress {
+            let dims = [("app_id", appID), ("component", component), ("namespace", namespace),
+                        ("process_status", processStatus), ("status", status), ("topic", topic)]
+            return Ingress(count: counter("dapr_component_pubsub_ingress_count", dims),
+                           latency: recorder("dapr_component_pubsub_ingress_latencies", dims))
+        }
+        return IngressOutcomes(success: handles("success", "success"), retry: handles("retry", "retry"), drop: handles("drop", "success"))
     }
 
     /// One publish (through the API or a dead-letter republish).

@@ -55,7 +55,7 @@ extension SubscriptionRunner {
             switch routes.route(envelope: subscription.rawPayload ? Envelope.wrapRaw(payload: delivery.payload, topic: subscription.topic, pubsubName: subscription.pubsubName, trace: nil) : delivery.payload) {
             case .path(let p): path = p
             case .noMatch:
-                metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "drop", status: "success", seconds: 0)
+                ingress.drop.record(0)
                 await deadLetterThenAck(delivery, reason: "unroutable")
                 continue
             case .error:
@@ -87,13 +87,13 @@ extension SubscriptionRunner {
         for entry in entries {
             switch outcomes[entry.id] ?? .retry(status: nil, reason: "not delivered") {
             case .success:
-                metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "success", status: "success", seconds: seconds)
+                ingress.success.record(seconds)
                 await settle(entry.delivery, ack: true)
             case .drop:
-                metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "drop", status: "success", seconds: seconds)
+                ingress.drop.record(seconds)
                 await deadLetterThenAck(entry.delivery, reason: "drop")
             case .retry:
-                metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "retry", status: "retry", seconds: seconds)
+                ingress.retry.record(seconds)
                 await failUnprocessable(entry.delivery, reason: "failed")
             }
         }

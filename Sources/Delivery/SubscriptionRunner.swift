@@ -21,6 +21,8 @@ public final class SubscriptionRunner: Sendable {
     let perSubscription: Int
     let logger: Logger
     let metrics: DeliveryMetrics
+    /// This subscription's ingress metric handles, per outcome.
+    let ingress: DeliveryMetrics.IngressOutcomes
     let defaultTimeout: Double
 
     public init(subscription: SubscriptionSpec, broker: any MessageBroker, group: String, channel: AppTarget,
@@ -41,6 +43,7 @@ public final class SubscriptionRunner: Sendable {
         logger[metadataKey: "topic"] = "\(subscription.topic)"
         self.logger = logger
         self.metrics = metrics
+        self.ingress = metrics.ingress(component: subscription.pubsubName, topic: subscription.topic)
         self.defaultTimeout = defaultTimeout
     }
 
@@ -88,7 +91,7 @@ public final class SubscriptionRunner: Sendable {
             path = p
         case .noMatch:
             logger.debug("no route matched; dropping", metadata: ["id": "\(fields.id ?? "")"])
-            metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "drop", status: "success", seconds: 0)
+            ingress.drop.record(0)
             await deadLetterThenAck(delivery, reason: "unroutable")
             return
         case .error(let why):
@@ -118,14 +121,14 @@ public final class SubscriptionRunner: Sendable {
         }
         switch outcome {
         case .success:
-            metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "success", status: "success", seconds: seconds)
+            ingress.success.record(seconds)
             await settle(delivery, ack: true)
         case .drop:
             logger.warning("app dropped the message", metadata: ["id": "\(fields.id ?? "")"])
-            metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "drop", status: "success", seconds: seconds)
+            ingress.drop.record(seconds)
             await deadLetterThenAck(delivery, reason: "drop")
         case .retry(_, let reason):
-            metrics.ingress(component: subscription.pubsubName, topic: subscription.topic, processStatus: "retry", status: "retry", seconds: seconds)
+            ingress.retry.record(seconds)
             logger.info("delivery failed: \(reason)", metadata: ["id": "\(fields.id ?? "")"])
             await failUnprocessable(delivery, reason: "failed")
         }

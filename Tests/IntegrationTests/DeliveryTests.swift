@@ -146,6 +146,24 @@ import Testing
         }
     }
 
+    /// Dapr's ingress metrics count each delivery under its outcome (spec §12.4).
+    @Test func ingressMetricsCountEachOutcome() async throws {
+        let topic = "metrics-\(UUID().uuidString.prefix(6))"
+        try await withHarness(subscriptions: "[\(subscription(topic: topic))]", respond: { request, _ in
+            (request.json?["data"] as? [String: Any])?["drop"] != nil ? (404, "") : (200, "")
+        }) { h in
+            #expect(try await h.publish("pubsub/\(topic)", #"{"ok":1}"#).status == 204)
+            #expect(try await h.publish("pubsub/\(topic)", #"{"ok":2}"#).status == 204)
+            #expect(try await h.publish("pubsub/\(topic)", #"{"drop":1}"#).status == 204)
+            try await h.subscriber!.wait(for: 3)
+            try await Task.sleep(for: .milliseconds(200))
+            let metrics = try await h.request(.GET, "/metrics", port: h.metricsPort).body
+            let lines = metrics.split(separator: "\n").filter { $0.hasPrefix("dapr_component_pubsub_ingress_count{") && $0.contains(#"topic="\#(topic)""#) }
+            #expect(lines.contains { $0.contains(#"process_status="success""#) && $0.hasSuffix(" 2") }, "\(lines)")
+            #expect(lines.contains { $0.contains(#"process_status="drop""#) && $0.hasSuffix(" 1") }, "\(lines)")
+        }
+    }
+
     @Test func circuitBreakerOpensAfterConsecutiveFailures() async throws {
         let resiliency = """
             apiVersion: dapr.io/v1alpha1
