@@ -45,6 +45,8 @@ enum Functions {
             return .bool(stringTest(function, s, t))
         case (.matches, 2):
             guard case .string(let s) = a[0], case .string(let pattern) = a[1] else { throw noOverload() }
+            // RE2 (cel-go) accepts the empty pattern, which matches every string; ICU refuses it.
+            if pattern.isEmpty { return .bool(true) }
             let regex = try RegexCache.shared.regex(pattern, column: column)
             return .bool(regex.firstMatch(in: s, range: NSRange(s.startIndex..., in: s)) != nil)
         case (.lowerAscii, 1), (.upperAscii, 1):

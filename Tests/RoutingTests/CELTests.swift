@@ -43,7 +43,7 @@ import Testing
         // functions
         ("size('héllo')", "5"), ("'hello'.size()", "5"), ("size([1, 2])", "2"), ("size({'a': 1})", "1"), ("size(b'ab')", "2"),
         ("'hello'.contains('ell')", "true"), ("'e\\u0301'.startsWith('e')", "true"), ("'abc'.contains('')", "true"), ("'ab'.endsWith('abc')", "false"), ("'hello'.startsWith('he')", "true"), ("'hello'.endsWith('lo')", "true"),
-        ("'order-42'.matches('^order-[0-9]+$')", "true"), ("matches('abc', 'b')", "true"), ("'ABC'.lowerAscii()", "\"abc\""),
+        ("'order-42'.matches('^order-[0-9]+$')", "true"), ("'abc'.matches('')", "true"), ("''.matches('')", "true"), ("matches('abc', 'b')", "true"), ("'ABC'.lowerAscii()", "\"abc\""),
         ("int('42')", "42"), ("int(3.9)", "3"), ("int(-3.9)", "-3"), ("uint(3)", "3u"), ("double(3)", "3.0"), ("string(1.5)", "\"1.5\""),
         ("string(3u)", "\"3\""), ("string(b'hi')", "\"hi\""), ("bytes('hi')", "b\"hi\""), ("bool('true')", "true"), ("type(1)", "int"),
         ("type('a') == string", "true"), ("dyn(1) == 1", "true"), ("type(event.data.total)", "double"),
