@@ -5,7 +5,6 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Resources
-import Synchronization
 
 /// Reads one input binding and hands every message to the app (`POST {route}` with the raw
 /// bytes) or, for a bridge, to its `forwardTo` output bindings. A message is acknowledged at the
@@ -119,12 +118,10 @@ public final class InputBindingRunner: Sendable {
         var metadata = delivery.metadata
         if metadata["traceparent"] == nil { metadata["traceparent"] = TraceContext.newRoot().traceparent }
         let timeout = policy.timeout(fallback: defaultTimeout)
-        let name = self.name
-        let reply = Mutex<AppBindingReply?>(nil)
+        var reply: AppBindingReply?
         let (outcome, _) = await policy.run {
             do {
-                let answer = try await callback.onBindingEvent(name: name, data: delivery.payload, metadata: metadata, timeout: timeout)
-                reply.withLock { $0 = answer }
+                reply = try await callback.onBindingEvent(name: name, data: delivery.payload, metadata: metadata, timeout: timeout)
                 return .success
             } catch {
                 return .retry(status: nil, reason: "OnBindingEvent failed: \(error)")
@@ -134,7 +131,7 @@ public final class InputBindingRunner: Sendable {
             if case .retry(_, let reason) = outcome, !ignoresAnswer { logger.info("input binding message not accepted: \(reason); returned to the source") }
             return false
         }
-        if let answer = reply.withLock({ $0 }), !answer.to.isEmpty { await routeReply(answer) }
+        if let reply, !reply.to.isEmpty { await routeReply(reply) }
         return true
     }
 

@@ -15,12 +15,20 @@ public final class ConnectionGuard: Sendable {
     public let limit: Int
     public let headTimeout: TimeAmount
 
+    /// One admitted connection. Its idle mark is an atomic the connection's own event loop
+    /// writes on every request and response, so that path takes no shared lock; only admission,
+    /// eviction and release do.
+    final class Slot: Sendable {
+        let channel: any Channel
+        /// When the connection last became idle (uptime nanoseconds), or 0 while a request is in progress.
+        let idleSince = Atomic<UInt64>(0)
+        init(_ channel: any Channel) { self.channel = channel }
+
+        func markIdle(_ idle: Bool) { idleSince.store(idle ? max(NIODeadline.now().uptimeNanoseconds, 1) : 0, ordering: .relaxed) }
+    }
+
     private struct State {
-        var open = 0
-        /// Idle connections by id, with when they became idle.
-        var idle: [ObjectIdentifier: (channel: any Channel, since: NIODeadline)] = [:]
-        /// Closed to make room; their slots already went to new connections.
-        var evicted: Set<ObjectIdentifier> = []
+        var slots: [ObjectIdentifier: Slot] = [:]
     }
     private let state = Mutex(State())
 
@@ -30,38 +38,36 @@ public final class ConnectionGuard: Sendable {
     }
 
     /// The number of open connections (for tests and metrics).
-    public var openConnections: Int { state.withLock { $0.open } }
+    public var openConnections: Int { state.withLock { $0.slots.count } }
 
-    /// Admits a new connection, closing the longest-idle one when at the limit.
-    func admit() -> Bool {
+    /// Admits `channel` (idle until its first byte), closing the longest-idle connection when at
+    /// the limit; `nil` when none is idle.
+    func admit(_ channel: any Channel) -> Slot? {
+        let slot = Slot(channel)
+        slot.markIdle(true)
         let limit = self.limit
         let (admitted, evict) = state.withLock { s -> (Bool, (any Channel)?) in
-            if s.open < limit {
-                s.open += 1
-                return (true, nil)
+            var evicted: (any Channel)?
+            if s.slots.count >= limit {
+                var oldest: (key: ObjectIdentifier, since: UInt64)?
+                for (key, other) in s.slots {
+                    let since = other.idleSince.load(ordering: .relaxed)
+                    if since != 0, since < oldest?.since ?? .max { oldest = (key, since) }
+                }
+                guard let oldest, let victim = s.slots.removeValue(forKey: oldest.key) else { return (false, nil) }
+                evicted = victim.channel
             }
-            guard let oldest = s.idle.min(by: { $0.value.since < $1.value.since }) else { return (false, nil) }
-            s.idle[oldest.key] = nil
-            s.evicted.insert(oldest.key)
-            return (true, oldest.value.channel)
+            s.slots[ObjectIdentifier(channel)] = slot
+            return (true, evicted)
         }
         evict?.close(promise: nil)
-        return admitted
+        return admitted ? slot : nil
     }
 
-    func setIdle(_ channel: any Channel, _ idle: Bool) {
-        let id = ObjectIdentifier(channel)
-        state.withLock { s in
-            if idle { s.idle[id] = (channel, .now()) } else { s.idle[id] = nil }
-        }
-    }
-
+    /// Forgets a closed connection (a no-op for one already evicted: its place went to another).
     func release(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
-        state.withLock { s in
-            s.idle[id] = nil
-            if s.evicted.remove(id) == nil { s.open -= 1 }
-        }
+        state.withLock { _ = $0.slots.removeValue(forKey: id) }
     }
 
     /// The handler for one connection; it goes first in the pipeline, before the HTTP decoder.
@@ -88,32 +94,31 @@ public final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChanne
     private let connectionGuard: ConnectionGuard
     private var phase = Phase.idle
     private var timer: Scheduled<Void>?
-    private var admitted = false
+    private var slot: ConnectionGuard.Slot?
 
     init(guard connectionGuard: ConnectionGuard) {
         self.connectionGuard = connectionGuard
     }
 
     public func channelActive(context: ChannelHandlerContext) {
-        guard connectionGuard.admit() else {
+        guard let slot = connectionGuard.admit(context.channel) else {
             reject(context, status: "503 Service Unavailable", code: "ERR_TOO_MANY_CONNECTIONS", reason: "too many connections")
             return
         }
-        admitted = true
-        connectionGuard.setIdle(context.channel, true)
+        self.slot = slot
         context.fireChannelActive()
     }
 
     public func channelInactive(context: ChannelHandlerContext) {
         timer?.cancel()
         timer = nil
-        if admitted { connectionGuard.release(context.channel) }
-        admitted = false
+        if slot != nil { connectionGuard.release(context.channel) }
+        slot = nil
         context.fireChannelInactive()
     }
 
     public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard admitted else { return }
+        guard let slot else { return }
         let bytes = unwrapInboundIn(data)
         var matched: Int
         switch phase {
@@ -122,7 +127,7 @@ public final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChanne
             return
         case .idle:
             matched = 0
-            connectionGuard.setIdle(context.channel, false)
+            slot.markIdle(false)
             timer = context.eventLoop.assumeIsolated().scheduleTask(in: connectionGuard.headTimeout) { [weak self] in
                 guard let self, case .head = self.phase else { return }
                 self.timedOut(context)
@@ -154,7 +159,7 @@ public final class ConnectionGuardHandler: ChannelDuplexHandler, RemovableChanne
     public func flush(context: ChannelHandlerContext) {
         if case .request = phase {
             phase = .idle
-            connectionGuard.setIdle(context.channel, true)
+            slot?.markIdle(true)
         }
         context.flush()
     }
