@@ -92,11 +92,11 @@ let package = Package(
             name: "Delivery",
             dependencies: [
                 "BrokerKit", "CloudEvents", "Resources", "Routing",
-                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: strict),
@@ -212,6 +212,16 @@ let package = Package(
             path: "Fuzz",
             swiftSettings: strict),
         .executableTarget(
+            name: "PushBench",
+            dependencies: [
+                "Delivery",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Benchmarks/PushBench",
+            swiftSettings: strict),
+        .executableTarget(
             name: "RawBench",
             dependencies: ["CRdKafka", "CRabbitMQ", "CNats"],
             path: "Benchmarks/RawBench",
@@ -224,7 +234,14 @@ let package = Package(
             name: "ConformanceTests",
             dependencies: ["BrokerKit", "EmbeddedBroker", "RedisBroker", "KafkaBroker", "JetStreamBroker", "RabbitMQBroker", "MQTTBroker", "Resources", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "KafkaBrokerTests", dependencies: ["KafkaBroker", "BrokerKit", "Resources", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "DeliveryTests", dependencies: ["Delivery", "Resources"]),
+        .testTarget(
+            name: "DeliveryTests",
+            dependencies: [
+                "Delivery", "Resources",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]),
         .testTarget(name: "BindingsTests", dependencies: ["Bindings", "BrokerKit", "Resources"]),
         .testTarget(name: "GRPCAPITests", dependencies: ["GRPCAPI", "DaprProto", "Delivery", "Resources", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(

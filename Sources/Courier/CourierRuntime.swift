@@ -108,14 +108,13 @@ public final class CourierRuntime: Sendable {
 
         // Delivery toward the app.
         let metrics = DeliveryMetrics(appID: options.appID, namespace: ProcessInfo.processInfo.environment["NAMESPACE"] ?? "")
+        // HTTP bindings (`bindings.http`) call out through AsyncHTTPClient.
         var clientConfig = HTTPClient.Configuration()
-        // Each subscription has its own in-flight window (64 by default); the pool must hold more
-        // than one window, or a subscription whose route hangs takes every connection to the app
-        // and starves the others (with 64, a hanging /a left /b 0 of 300 events).
         clientConfig.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
         clientConfig.tracing.tracer = nil  // Courier propagates trace context itself; no per-request spans
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfig)
         var appCallback: AppCallbackClient?
+        var appPool: HTTP1ConnectionPool?
         let channel: AppTarget?
         switch (options.appPort, options.appProtocol) {
         case (let port?, "grpc"):
@@ -123,7 +122,12 @@ public final class CourierRuntime: Sendable {
             appCallback = callback
             channel = .grpc(callback)
         case (let port?, _):
-            channel = .http(AppChannel(client: client, host: options.appChannelAddress, port: port, apiToken: options.appAPIToken))
+            // Each subscription has its own in-flight window (64 by default); the pool must hold more
+            // than one window, or a subscription whose route hangs takes every connection to the app
+            // and starves the others (with 64, a hanging /a left /b 0 of 300 events).
+            let pool = HTTP1ConnectionPool(host: options.appChannelAddress, port: port, maxConnections: 1024)
+            appPool = pool
+            channel = .http(AppChannel(pool: pool, apiToken: options.appAPIToken))
         case (nil, _):
             channel = nil
         }
@@ -209,7 +213,7 @@ public final class CourierRuntime: Sendable {
 
         var config = ServiceGroupConfiguration(
             services: [
-                .init(service: Closer(brokers: Array(brokers.values), bindings: hub, client: client), serviceName: "brokers"),
+                .init(service: Closer(brokers: Array(brokers.values), bindings: hub, client: client, appPool: appPool), serviceName: "brokers"),
             ] + (appCallback.map { [.init(service: $0, serviceName: "app-grpc")] } ?? []) + [
                 .init(service: subscriptions, successTerminationBehavior: .ignore, serviceName: "subscriptions"),
                 .init(service: inputService, successTerminationBehavior: .ignore, serviceName: "input-bindings"),
@@ -253,11 +257,13 @@ struct Closer: Service {
     let brokers: [any MessageBroker]
     let bindings: BindingHub
     let client: HTTPClient
+    let appPool: HTTP1ConnectionPool?
 
     func run() async throws {
         try? await gracefulShutdown()
         for broker in brokers { await broker.close() }
         await bindings.close()
         try? await client.shutdown()
+        await appPool?.shutdown()
     }
 }

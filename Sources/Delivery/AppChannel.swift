@@ -1,9 +1,8 @@
-import AsyncHTTPClient
 import NIOCore
 import NIOHTTP1
 
 /// HTTP calls from Courier to the app (`--app-channel-address`:`--app-port`), over pooled
-/// keep-alive connections, with `dapr-api-token` when `APP_API_TOKEN` is set.
+/// keep-alive connections (`HTTP1ConnectionPool`), with `dapr-api-token` when `APP_API_TOKEN` is set.
 public struct AppChannel: Sendable {
     /// What the app answered.
     public struct Response: Sendable {
@@ -14,41 +13,32 @@ public struct AppChannel: Sendable {
         public var truncated = false
     }
 
-    public let client: HTTPClient
-    public let baseURL: String
+    public let pool: HTTP1ConnectionPool
     public let apiToken: String?
     /// Largest response body read from the app.
     public var maxResponseBytes = 4 * 1024 * 1024
+    private let hostHeader: String
+    /// `http://host:port`, for log lines.
+    public var baseURL: String { "http://\(hostHeader)" }
 
-    public init(client: HTTPClient, host: String, port: Int, apiToken: String?) {
-        self.client = client
-        self.baseURL = "http://\(host):\(port)"
+    public init(pool: HTTP1ConnectionPool, apiToken: String?) {
+        self.pool = pool
         self.apiToken = apiToken
+        self.hostHeader = pool.host.contains(":") ? "[\(pool.host)]:\(pool.port)" : "\(pool.host):\(pool.port)"
     }
 
     /// Sends one request. `path` gets a leading `/` if it lacks one. Throws on transport errors
-    /// and on `timeout`.
+    /// and on `timeout`. The status decides; the body only matters up to `maxResponseBytes`, the
+    /// rest is read (so the connection stays reusable) but not kept.
     public func send(method: HTTPMethod, path: String, headers: HTTPHeaders = [:], body: ByteBuffer? = nil,
                      timeout: Double) async throws -> Response {
-        var request = HTTPClientRequest(url: baseURL + (path.hasPrefix("/") ? path : "/" + path))
-        request.method = method
-        request.headers = headers
-        if let apiToken { request.headers.replaceOrAdd(name: "dapr-api-token", value: apiToken) }
-        if let body { request.body = .bytes(body) }
-        let response = try await client.execute(request, timeout: .nanoseconds(Int64(min(timeout, 86_400) * 1e9)))
-        // The status decides; the body only matters up to `maxResponseBytes`. The rest is read
-        // (so the connection stays reusable) but not kept.
-        var body = ByteBuffer()
-        var truncated = false
-        for try await var chunk in response.body {
-            let room = maxResponseBytes - body.readableBytes
-            if chunk.readableBytes > room {
-                truncated = true
-                if room > 0, let head = chunk.readSlice(length: room) { body.writeImmutableBuffer(head) }
-            } else if !truncated {
-                body.writeBuffer(&chunk)
-            }
+        var head = HTTPRequestHead(version: .http1_1, method: method, uri: path.hasPrefix("/") ? path : "/" + path, headers: headers)
+        head.headers.add(name: "host", value: hostHeader)
+        if let apiToken { head.headers.replaceOrAdd(name: "dapr-api-token", value: apiToken) }
+        if body != nil || method == .POST || method == .PUT {
+            head.headers.replaceOrAdd(name: "content-length", value: String(body?.readableBytes ?? 0))
         }
-        return Response(status: Int(response.status.code), body: body, truncated: truncated)
+        let nanoseconds = Int64(min(max(timeout, 0.001), 86_400) * 1e9)
+        return try await pool.execute(head: head, body: body, maxResponseBytes: maxResponseBytes, timeout: .nanoseconds(nanoseconds))
     }
 }

@@ -1,4 +1,3 @@
-import AsyncHTTPClient
 import BrokerKit
 import CloudEvents
 import Logging

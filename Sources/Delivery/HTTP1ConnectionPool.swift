@@ -1,0 +1,206 @@
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// Keep-alive HTTP/1.1 connections to one host and port, used one request at a time each: the
+/// delivery path toward the app. A request costs one hop onto the connection's event loop and one
+/// back; there is no per-request task tree or state machine beyond `HTTP1ExchangeHandler`.
+///
+/// Idle connections are reused most recently used first; at `maxConnections` a caller waits for
+/// one to come back. A request that finds its reused connection already closed by the app is sent
+/// once more on a new connection (deliveries are at-least-once, so this never loses an event).
+public final class HTTP1ConnectionPool: Sendable {
+    public let host: String
+    public let port: Int
+    public let maxConnections: Int
+    let group: any EventLoopGroup
+    let idleTimeout: TimeAmount
+    let connectTimeout: TimeAmount
+    private let state = Mutex(State())
+
+    private struct State {
+        var idle: [any Channel] = []
+        var open = 0
+        var waiters: [(id: Int, continuation: CheckedContinuation<Lease, any Error>)] = []
+        var nextWaiterID = 0
+        var isShutDown = false
+        var all: [ObjectIdentifier: any Channel] = [:]
+    }
+
+    private enum Lease {
+        case reuse(any Channel)
+        case connect
+    }
+
+    public init(host: String, port: Int, maxConnections: Int = 1024, idleTimeout: TimeAmount = .seconds(60),
+                connectTimeout: TimeAmount = .seconds(10), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+        self.host = host
+        self.port = port
+        self.maxConnections = max(1, maxConnections)
+        self.idleTimeout = idleTimeout
+        self.connectTimeout = connectTimeout
+        self.group = group
+    }
+
+    /// Sends one request and collects the response (the body up to `maxResponseBytes`).
+    func execute(head: HTTPRequestHead, body: ByteBuffer?, maxResponseBytes: Int, timeout: TimeAmount) async throws -> AppChannel.Response {
+        var retried = false
+        while true {
+            let (channel, reused) = try await acquire()
+            do {
+                let result = try await Self.exchange(on: channel, head: head, body: body, maxResponseBytes: maxResponseBytes, timeout: timeout)
+                release(channel, reusable: result.reusable)
+                return result.response
+            } catch HTTP1ExchangeError.closedBeforeResponse where reused && !retried && !Task.isCancelled {
+                release(channel, reusable: false)
+                retried = true
+            } catch {
+                release(channel, reusable: false)
+                throw error
+            }
+        }
+    }
+
+    /// Closes every connection; callers waiting for one get `shutDown`.
+    public func shutdown() async {
+        let (channels, waiters) = state.withLock { s in
+            s.isShutDown = true
+            let w = s.waiters
+            s.waiters = []
+            return (Array(s.all.values), w)
+        }
+        for waiter in waiters { waiter.continuation.resume(throwing: HTTP1ExchangeError.shutDown) }
+        for channel in channels { try? await channel.close() }
+    }
+
+    private static func exchange(on channel: any Channel, head: HTTPRequestHead, body: ByteBuffer?, maxResponseBytes: Int,
+                                 timeout: TimeAmount) async throws -> HTTP1Result {
+        let promise = channel.eventLoop.makePromise(of: HTTP1Result.self)
+        let exchange = HTTP1Exchange(head: head, body: body, maxResponseBytes: maxResponseBytes, timeout: timeout, promise: promise)
+        channel.writeAndFlush(exchange).whenFailure { promise.fail($0) }
+        return try await withTaskCancellationHandler {
+            try await promise.futureResult.get()
+        } onCancel: {
+            channel.close(promise: nil)
+        }
+    }
+
+    // MARK: Leasing
+
+    private func acquire() async throws -> (any Channel, reused: Bool) {
+        let lease: Lease? = try state.withLock { s in
+            if s.isShutDown { throw HTTP1ExchangeError.shutDown }
+            while let channel = s.idle.popLast() {
+                if channel.isActive { return .reuse(channel) }
+            }
+            guard s.open < maxConnections else { return nil }
+            s.open += 1
+            return .connect
+        }
+        let granted: Lease
+        if let lease { granted = lease } else { granted = try await wait() }
+        switch granted {
+        case .reuse(let channel):
+            return (channel, true)
+        case .connect:
+            do {
+                return (try await connect(), false)
+            } catch {
+                connectionGone(nil)
+                throw error
+            }
+        }
+    }
+
+    private func wait() async throws -> Lease {
+        let id = state.withLock { s in
+            s.nextWaiterID += 1
+            return s.nextWaiterID
+        }
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Lease, any Error>) in
+                let outcome: Result<Lease, any Error>? = state.withLock { s in
+                    if s.isShutDown { return .failure(HTTP1ExchangeError.shutDown) }
+                    if Task.isCancelled { return .failure(CancellationError()) }
+                    // A connection may have come back between the first look and now.
+                    while let channel = s.idle.popLast() {
+                        if channel.isActive { return .success(.reuse(channel)) }
+                    }
+                    if s.open < maxConnections {
+                        s.open += 1
+                        return .success(.connect)
+                    }
+                    s.waiters.append((id, continuation))
+                    return nil
+                }
+                if let outcome { continuation.resume(with: outcome) }
+            }
+        } onCancel: {
+            let waiter = state.withLock { s -> CheckedContinuation<Lease, any Error>? in
+                guard let index = s.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+                return s.waiters.remove(at: index).continuation
+            }
+            waiter?.resume(throwing: CancellationError())
+        }
+    }
+
+    /// Hands a connection back: to the first waiter, or to the idle stack; closes it otherwise.
+    private func release(_ channel: any Channel, reusable: Bool) {
+        guard reusable, channel.isActive else {
+            channel.close(promise: nil)  // `connectionGone` runs from its close future
+            return
+        }
+        let waiter = state.withLock { s -> CheckedContinuation<Lease, any Error>? in
+            if s.isShutDown { return nil }
+            if !s.waiters.isEmpty { return s.waiters.removeFirst().continuation }
+            s.idle.append(channel)
+            return nil
+        }
+        if let waiter {
+            waiter.resume(returning: .reuse(channel))
+        } else if state.withLock({ $0.isShutDown }) {
+            channel.close(promise: nil)
+        }
+    }
+
+    /// A connection closed (or never opened): its slot goes to the first waiter.
+    private func connectionGone(_ channel: (any Channel)?) {
+        let waiter = state.withLock { s -> CheckedContinuation<Lease, any Error>? in
+            s.open -= 1
+            if let channel {
+                s.all[ObjectIdentifier(channel)] = nil
+                s.idle.removeAll { $0 === channel }
+            }
+            guard !s.isShutDown, !s.waiters.isEmpty else { return nil }
+            s.open += 1
+            return s.waiters.removeFirst().continuation
+        }
+        waiter?.resume(returning: .connect)
+    }
+
+    private func connect() async throws -> any Channel {
+        let idleTimeout = self.idleTimeout
+        let channel = try await ClientBootstrap(group: group)
+            .connectTimeout(connectTimeout)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                    try channel.pipeline.syncOperations.addHandler(HTTP1ExchangeHandler(idleTimeout: idleTimeout))
+                }
+            }
+            .connect(host: host, port: port).get()
+        let registered = state.withLock { s in
+            guard !s.isShutDown else { return false }
+            s.all[ObjectIdentifier(channel)] = channel
+            return true
+        }
+        guard registered else {
+            channel.close(promise: nil)
+            throw HTTP1ExchangeError.shutDown  // the caller gives the slot back
+        }
+        channel.closeFuture.whenComplete { [weak self] _ in self?.connectionGone(channel) }
+        return channel
+    }
+}
