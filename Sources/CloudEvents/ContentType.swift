@@ -5,6 +5,10 @@ public enum ContentType {
 
     /// The media type without parameters, trimmed and lower-cased.
     public static func mediaType(_ value: String) -> String {
+        // The usual value (lower case, no parameters, no spaces) is its own media type: no copy.
+        if !value.utf8.contains(where: { $0 == UInt8(ascii: ";") || $0 == UInt8(ascii: " ") || $0 == 0x09 || (0x41...0x5A).contains($0) }) {
+            return value
+        }
         let base = value.split(separator: ";", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
         return base.trimmingSpaces.lowercased()
     }
@@ -17,7 +21,12 @@ public enum ContentType {
 
     /// Types whose payload travels base64-encoded in `data_base64`.
     public static func isBinary(_ value: String) -> Bool {
-        switch mediaType(value) {
+        isBinaryMediaType(mediaType(value))
+    }
+
+    /// `isBinary` for a value already reduced by `mediaType`.
+    static func isBinaryMediaType(_ media: String) -> Bool {
+        switch media {
         case "application/octet-stream", "application/cloudevents+protobuf", "application/x-protobuf": return true
         default: return false
         }

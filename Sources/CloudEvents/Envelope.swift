@@ -36,10 +36,11 @@ public enum Envelope {
     /// Wraps `body` (case A when it is a client CloudEvent, case B otherwise).
     public static func build(body: [UInt8], context: Context) throws(EnvelopeError) -> [UInt8] {
         let contentType = (context.contentType?.isEmpty ?? true) ? "text/plain" : context.contentType!
-        if ContentType.isCloudEvents(contentType) {
+        let media = ContentType.mediaType(contentType)
+        if media == ContentType.cloudEventsJSON {
             return try wrapClientEvent(body: body, context: context)
         }
-        return wrapPayload(body: body, contentType: contentType, context: context)
+        return wrapPayload(body: body, contentType: contentType, mediaType: media, context: context)
     }
 
     // MARK: Case A: the client sent a CloudEvent
@@ -79,17 +80,17 @@ public enum Envelope {
 
     // MARK: Case B: any other payload, written field by field in sorted key order
 
-    static func wrapPayload(body: [UInt8], contentType: String, context: Context) -> [UInt8] {
+    static func wrapPayload(body: [UInt8], contentType: String, mediaType: String, context: Context) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(body.count + 420)
         out.append(UInt8(ascii: "{"))
-        if ContentType.isBinary(contentType) {
+        if ContentType.isBinaryMediaType(mediaType) {
             out.append(contentsOf: #""data_base64":""#.utf8)
             out.append(contentsOf: Data(body).base64EncodedString().utf8)
             out.append(UInt8(ascii: "\""))
         } else {
             out.append(contentsOf: #""data":"#.utf8)
-            if ContentType.isJSON(contentType), let trimmed = trimmedJSON(body) {
+            if mediaType == "application/json", let trimmed = trimmedJSON(body) {
                 out.append(contentsOf: trimmed)
             } else {
                 JSONWriter.writeString(String(decoding: body, as: UTF8.self), into: &out)

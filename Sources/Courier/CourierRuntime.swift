@@ -197,7 +197,7 @@ public final class CourierRuntime: Sendable {
         let api = Application(router: router.build(),
                               server: .guardedHTTP1(configuration: .init(additionalChannelHandlers: [UpgradeCloseHandler()],
                                                                          idleTimeout: .init(options.httpIdleTimeout)),
-                                                    connectionGuard: connectionGuard),
+                                                    connectionGuard: connectionGuard, publishFastPath: router),
                               configuration: .init(address: .hostname(options.httpAddress, port: options.httpPort), serverName: "courier"),
                               logger: apiLogger)
         let registry = MetricsSetup.registry()

@@ -16,7 +16,7 @@ public final class DeliveryMetrics: Sendable {
     private func counter(_ label: String, _ dims: [(String, String)]) -> Counter { handles.counter(label, dims) }
     private func recorder(_ label: String, _ dims: [(String, String)]) -> Recorder { handles.recorder(label, dims) }
 
-    /// The ingress count and latency of one subscription and outcome, looked up once.
+    /// A count and a latency (ingress of one subscription and outcome, or egress of one topic), looked up once.
     public struct Ingress: Sendable {
         let count: Counter
         let latency: Recorder
@@ -47,11 +47,25 @@ public final class DeliveryMetrics: Sendable {
 
     /// One publish (through the API or a dead-letter republish).
     public func egress(component: String, topic: String, success: Bool, seconds: Double) {
-        let dims = [("app_id", appID), ("component", component), ("namespace", namespace),
-                    ("success", success ? "true" : "false"), ("topic", topic)]
-        counter("dapr_component_pubsub_egress_count", dims).increment()
-        recorder("dapr_component_pubsub_egress_latencies", dims).record(seconds * 1000)
+        let key = EgressKey(component: component, topic: topic, success: success)
+        let handles = egressHandles.withLock { $0[key] } ?? {
+            let dims = [("app_id", appID), ("component", component), ("namespace", namespace),
+                        ("success", success ? "true" : "false"), ("topic", topic)]
+            let made = Ingress(count: counter("dapr_component_pubsub_egress_count", dims),
+                               latency: recorder("dapr_component_pubsub_egress_latencies", dims))
+            egressHandles.withLock { $0[key] = made }
+            return made
+        }()
+        handles.record(seconds)
     }
+
+    /// Publish handles by component, topic and outcome: one dictionary lookup per publish.
+    private struct EgressKey: Hashable {
+        var component: String
+        var topic: String
+        var success: Bool
+    }
+    private let egressHandles = Mutex<[EgressKey: Ingress]>([:])
 
     /// A retry of a delivery attempt by the inbound policy.
     public func retry(component: String, topic: String) {

@@ -3,6 +3,7 @@ import BrokerKit
 import CloudEvents
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import Resources
 
 /// Builds the Dapr-compatible HTTP API: publish, bulk publish, bindings, metadata, health,
@@ -92,8 +93,12 @@ public struct SidecarRouter: Sendable {
 
     /// `metadata.*` query parameters, prefix removed, first value kept.
     static func queryMetadata(_ request: Request) -> [String: String] {
+        queryMetadata(request.uri)
+    }
+
+    static func queryMetadata(_ uri: URI) -> [String: String] {
         var out: [String: String] = [:]
-        for (key, value) in request.uri.queryParameters where key.hasPrefix("metadata.") {
+        for (key, value) in uri.queryParameters where key.hasPrefix("metadata.") {
             let name = String(key.dropFirst("metadata.".count))
             if out[name] == nil { out[name] = String(value) }
         }
@@ -103,8 +108,12 @@ public struct SidecarRouter: Sendable {
     /// The request's span as a child, or a new trace when it carried no valid `traceparent`
     /// (as Dapr starts one), so every published event has trace ids.
     static func trace(_ request: Request) -> TraceContext? {
-        guard let tp = request.headers[HTTPField.Name("traceparent")!],
-              let ctx = TraceContext(traceparent: tp, traceState: request.headers[HTTPField.Name("tracestate")!] ?? "") else {
+        trace(request.headers)
+    }
+
+    static func trace(_ headers: HTTPFields) -> TraceContext? {
+        guard let tp = headers[HTTPField.Name("traceparent")!],
+              let ctx = TraceContext(traceparent: tp, traceState: headers[HTTPField.Name("tracestate")!] ?? "") else {
             return TraceContext.newRoot()
         }
         return ctx.child()

@@ -165,4 +165,27 @@ import Testing
             #expect(r.status == 413 && r.errorCode == "ERR_MALFORMED_REQUEST")
         }
     }
+
+    /// Plain publishes are answered in the channel pipeline, everything else by the router: on one
+    /// keep-alive connection with pipelined requests the answers still come back in order, and the
+    /// events published that way arrive.
+    @Test func pipelinedRequestsAreAnsweredInOrderAcrossBothPaths() async throws {
+        try await withHarness(subscriptions: "[\(subscription(topic: "piped"))]", apiToken: "tok") { h in
+            func publish(_ n: Int, token: String = "tok") -> String {
+                let body = #"{"n":\#(n)}"#
+                return "POST /v1.0/publish/pubsub/piped HTTP/1.1\r\nHost: x\r\ndapr-api-token: \(token)\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n\(body)"
+            }
+            let metadata = "GET /v1.0/metadata HTTP/1.1\r\nHost: x\r\ndapr-api-token: tok\r\n\r\n"
+            let unknown = "POST /v1.0/publish/nope/piped HTTP/1.1\r\nHost: x\r\ndapr-api-token: tok\r\nContent-Length: 2\r\n\r\n{}"
+            let health = "GET /v1.0/healthz?appid=other HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            let all = publish(1) + metadata + publish(2) + unknown + publish(3, token: "wrong") + publish(4) + health
+            let (answer, _) = try await BrokerCtl.offPool { try RawHTTP.untilClosed(port: h.httpPort, all, timeout: 10) }
+            // A body is followed directly by the next status line, so look for status lines anywhere.
+            let statuses = answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }
+            #expect(statuses == ["204", "200", "204", "404", "401", "204", "500"], "\(answer)")
+            let got = try await h.subscriber!.wait(for: 3)
+            #expect(Set(got.compactMap { ($0.json?["data"] as? [String: Any])?["n"] as? Int }) == [1, 2, 4])
+        }
+    }
+
 }
