@@ -224,6 +224,11 @@ let package = Package(
             path: "Benchmarks/PushBench",
             swiftSettings: strict),
         .executableTarget(
+            name: "CELConformance",
+            dependencies: ["Routing", "CloudEvents"],
+            path: "Tests/CELConformance",
+            swiftSettings: strict),
+        .executableTarget(
             name: "RawBench",
             dependencies: ["CRdKafka", "CRabbitMQ", "CNats"],
             path: "Benchmarks/RawBench",

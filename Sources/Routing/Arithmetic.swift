@@ -96,7 +96,8 @@ enum Arithmetic {
         switch (l, r) {
         case (.null, .null): return true
         case (.bool(let a), .bool(let b)): return a == b
-        case (.string(let a), .string(let b)): return a == b
+        // Code point by code point, as CEL compares: no Unicode normalisation (Swift's `==` has it).
+        case (.string(let a), .string(let b)): return a.utf8.elementsEqual(b.utf8)
         case (.bytes(let a), .bytes(let b)): return a == b
         case (.list(let a), .list(let b)): return a.count == b.count && zip(a, b).allSatisfy { equal($0, $1) }
         case (.map(let a), .map(let b)):
@@ -114,7 +115,8 @@ enum Arithmetic {
     static func compare(_ l: CELValue, _ r: CELValue) -> Int? {
         if let c = compareNumbers(l, r) { return c }
         switch (l, r) {
-        case (.string(let a), .string(let b)): return a == b ? 0 : (a.unicodeScalars.lexicographicallyPrecedes(b.unicodeScalars) ? -1 : 1)
+        case (.string(let a), .string(let b)):
+            return a.utf8.elementsEqual(b.utf8) ? 0 : (a.utf8.lexicographicallyPrecedes(b.utf8) ? -1 : 1)
         case (.bytes(let a), .bytes(let b)): return a == b ? 0 : (a.lexicographicallyPrecedes(b) ? -1 : 1)
         case (.bool(let a), .bool(let b)): return a == b ? 0 : (!a ? -1 : 1)
         case (.timestamp(let s1, let n1), .timestamp(let s2, let n2)):
@@ -141,24 +143,21 @@ enum Arithmetic {
         }
     }
 
+    /// As cel-go (and the conformance tests) compare: out-of-range doubles first, then the int as a
+    /// double, so `dyn(9223372036854775807) < 9223372036854775808.0` is false.
     private static func compareIntDouble(_ a: Int64, _ b: Double) -> Int? {
         if b.isNaN { return nil }
-        if b >= 9_223_372_036_854_775_808.0 { return -1 }
         if b < -9_223_372_036_854_775_808.0 { return 1 }
-        let t = b.rounded(.towardZero)
-        let bi = Int64(t)
-        if a != bi { return a < bi ? -1 : 1 }
-        let frac = b - t
-        return frac == 0 ? 0 : (frac > 0 ? -1 : 1)
+        if b > 9_223_372_036_854_775_808.0 { return -1 }
+        let x = Double(a)
+        return x == b ? 0 : (x < b ? -1 : 1)
     }
 
     private static func compareUIntDouble(_ a: UInt64, _ b: Double) -> Int? {
         if b.isNaN { return nil }
         if b < 0 { return 1 }
-        if b >= 18_446_744_073_709_551_616.0 { return -1 }
-        let t = b.rounded(.towardZero)
-        let bu = UInt64(t)
-        if a != bu { return a < bu ? -1 : 1 }
-        return b - t == 0 ? 0 : -1
+        if b > 18_446_744_073_709_551_616.0 { return -1 }
+        let x = Double(a)
+        return x == b ? 0 : (x < b ? -1 : 1)
     }
 }

@@ -132,7 +132,7 @@ struct Lexer {
         }
         guard let v = Int64(text) else {
             // -9223372036854775808 arrives as unary minus on 9223372036854775808.
-            if text == "9223372036854775808" { return Token(kind: .uint(9_223_372_036_854_775_808), column: column) }
+            if text == "9223372036854775808" { return Token(kind: .intMinMagnitude, column: column) }
             throw CELError("int literal out of range", column: column)
         }
         return Token(kind: .int(v), column: column)

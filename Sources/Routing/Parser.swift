@@ -94,12 +94,13 @@ struct Parser {
         }
         if accept("-") {
             // Fold negative literals so the full int64 range is writable.
-            if case .uint(let u) = current.kind, u == 9_223_372_036_854_775_808 {
+            if case .intMinMagnitude = current.kind {
                 p += 1
                 return try member(Expr(kind: .literal(.int(Int64.min)), column: column))
             }
             let operand = try nested { (parser: inout Parser) throws(CELError) in try parser.unary() }
-            if case .literal(.int(let i)) = operand.kind { return Expr(kind: .literal(.int(-i)), column: column) }
+            // int64's minimum has no positive counterpart: `-(-9223372036854775808)` is an overflow error at run time.
+            if case .literal(.int(let i)) = operand.kind, i != Int64.min { return Expr(kind: .literal(.int(-i)), column: column) }
             if case .literal(.double(let d)) = operand.kind { return Expr(kind: .literal(.double(-d)), column: column) }
             return Expr(kind: .negate(operand), column: column)
         }
@@ -121,6 +122,9 @@ struct Parser {
                 if accept("(") {
                     let args = try arguments(")")
                     e = try call(name, target: e, args: args, column: column)
+                } else if case .select(let inner, "protobuf", false) = e.kind, case .ident("google") = inner.kind,
+                          Evaluator.typeNames.contains("google.protobuf.\(name)") {
+                    e = Expr(kind: .ident("google.protobuf.\(name)"), column: inner.column)  // a type name, not field selection
                 } else {
                     e = Expr(kind: .select(e, name, testOnly: false), column: column)
                 }
@@ -149,10 +153,8 @@ struct Parser {
         let t = current
         switch t.kind {
         case .int(let v): p += 1; return Expr(kind: .literal(.int(v)), column: t.column)
-        case .uint(let v):
-            p += 1
-            if v == 9_223_372_036_854_775_808 { throw CELError("int literal out of range", column: t.column) }
-            return Expr(kind: .literal(.uint(v)), column: t.column)
+        case .uint(let v): p += 1; return Expr(kind: .literal(.uint(v)), column: t.column)
+        case .intMinMagnitude: throw CELError("int literal out of range", column: t.column)
         case .double(let v): p += 1; return Expr(kind: .literal(.double(v)), column: t.column)
         case .string(let v): p += 1; return Expr(kind: .literal(.string(v)), column: t.column)
         case .bytes(let v): p += 1; return Expr(kind: .literal(.bytes(v)), column: t.column)

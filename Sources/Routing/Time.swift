@@ -147,7 +147,9 @@ enum Time {
 
     static func zoneOffset(_ zone: String, at secs: Int64) -> Int64? {
         if zone == "UTC" || zone == "Z" { return 0 }
-        let u = Array(zone.utf8)
+        var u = Array(zone.utf8)
+        // An offset without its sign ("02:00") is east of UTC, as cel-go reads it.
+        if u.count == 5, u[2] == 0x3A, (0x30...0x39).contains(u[0]) { u.insert(UInt8(ascii: "+"), at: 0) }
         if u.first == UInt8(ascii: "+") || u.first == UInt8(ascii: "-") {
             guard u.count == 6, u[3] == 0x3A,
                   let h = Int64(String(decoding: u[1...2], as: UTF8.self)), let m = Int64(String(decoding: u[4...5], as: UTF8.self)) else { return nil }

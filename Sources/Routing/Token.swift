@@ -3,6 +3,8 @@ struct Token: Sendable, Equatable {
     enum Kind: Sendable, Equatable {
         case int(Int64)
         case uint(UInt64)
+        /// `9223372036854775808` without a suffix: valid only after a unary minus (int64's minimum).
+        case intMinMagnitude
         case double(Double)
         case string(String)
         case bytes([UInt8])
