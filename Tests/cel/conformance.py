@@ -62,17 +62,14 @@ def unescape(quoted):
         if n in simple:
             out.append(simple[n])
             i += 2
-        elif n in "01234567":
-            j = i + 1
-            while j < len(body) and j < i + 4 and body[j] in "01234567":
+        elif n in "01234567" or n in "xX":
+            # \ooo (up to three octal digits) or \xhh (up to two hex digits): one byte.
+            start, base = (i + 1, 8) if n in "01234567" else (i + 2, 16)
+            allowed = "01234567" if base == 8 else "0123456789abcdefABCDEF"
+            j = start
+            while j < len(body) and j < i + 4 and body[j] in allowed:
                 j += 1
-            out.append(int(body[i + 1:j], 8))
-            i = j
-        elif n in "xX":
-            j = i + 2
-            while j < len(body) and j < i + 4 and body[j] in "0123456789abcdefABCDEF":
-                j += 1
-            out.append(int(body[i + 2:j], 16))
+            out.append(int(body[start:j], base))
             i = j
         elif n == "u":
             out += chr(int(body[i + 2:i + 6], 16)).encode("utf-8")
