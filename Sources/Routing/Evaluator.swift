@@ -65,6 +65,8 @@ struct Evaluator {
             return try eval(b ? yes : no)
         case .comprehension(let macro, let range, let variable, let predicate, let transform):
             return try comprehension(macro, try eval(range), variable, predicate, transform, column: e.column)
+        case .comprehension2(let macro, let range, let first, let second, let filter, let body):
+            return try comprehension2(macro, try eval(range), first, second, filter, body, column: e.column)
         }
     }
 

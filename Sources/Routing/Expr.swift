@@ -18,9 +18,14 @@ struct Expr: Sendable {
         case conditional(Expr, Expr, Expr)
         /// Macros over a list or map: all, exists, exists_one, map, filter.
         case comprehension(Macro, range: Expr, variable: String, predicate: Expr?, transform: Expr?)
+        /// Two-variable macros (index or key, and value): all, exists, existsOne, transformList,
+        /// transformMap, transformMapEntry; `filter` only for the transforms.
+        case comprehension2(Macro2, range: Expr, first: String, second: String, filter: Expr?, body: Expr)
     }
 
     enum Macro: String, Sendable { case all, exists, existsOne = "exists_one", map, filter }
+    /// The macros of cel-go's two-variable comprehension library (cel-spec `macros2`).
+    enum Macro2: String, Sendable { case all, exists, existsOne, transformList, transformMap, transformMapEntry }
 
     var kind: Kind
     var column: Int
@@ -36,6 +41,7 @@ struct Expr: Sendable {
         case .map(let entries): return entries.flatMap { [$0.0, $0.1] }
         case .conditional(let a, let b, let c): return [a, b, c]
         case .comprehension(_, let range, _, let p, let t): return [range] + (p.map { [$0] } ?? []) + (t.map { [$0] } ?? [])
+        case .comprehension2(_, let range, _, _, let f, let body): return [range] + (f.map { [$0] } ?? []) + [body]
         }
     }
 
@@ -43,7 +49,7 @@ struct Expr: Sendable {
     var isConstant: Bool {
         switch kind {
         case .ident(let name): return Evaluator.typeNames.contains(name)
-        case .comprehension: return false
+        case .comprehension, .comprehension2: return false
         default: return children.allSatisfy(\.isConstant)
         }
     }

@@ -211,6 +211,10 @@ struct Parser {
             }
             return Expr(kind: .select(operand, field, testOnly: true), column: column)
         }
+        if let target, let macro = Expr.Macro2(rawValue: name), args.count >= 3,
+           case .ident(let first) = args[0].kind, case .ident(let second) = args[1].kind {
+            return try twoVariableMacro(macro, target: target, first: first, second: second, args: Array(args.dropFirst(2)), column: column)
+        }
         if let target, let macro = Expr.Macro(rawValue: name) {
             guard case .ident(let variable) = args.first?.kind else {
                 throw CELError("\(name)() needs a variable name as its first argument", column: column)
@@ -225,5 +229,20 @@ struct Parser {
         }
         try Functions.check(name, receiver: target != nil, arity: args.count, column: column)
         return Expr(kind: .call(Function(rawValue: name)!, target: target, args: args), column: column)
+    }
+
+    /// `range.all(i, v, p)`, `range.transformList(i, v, [filter,] e)` and the others of `Macro2`.
+    private func twoVariableMacro(_ macro: Expr.Macro2, target: Expr, first: String, second: String, args: [Expr],
+                                  column: Int) throws(CELError) -> Expr {
+        guard first != second else { throw CELError("\(macro.rawValue)() needs two different variable names", column: column) }
+        let transforms = macro == .transformList || macro == .transformMap || macro == .transformMapEntry
+        switch (transforms, args.count) {
+        case (_, 1):
+            return Expr(kind: .comprehension2(macro, range: target, first: first, second: second, filter: nil, body: args[0]), column: column)
+        case (true, 2):
+            return Expr(kind: .comprehension2(macro, range: target, first: first, second: second, filter: args[0], body: args[1]), column: column)
+        default:
+            throw CELError("\(macro.rawValue)() takes \(transforms ? "3 or 4" : "3") arguments", column: column)
+        }
     }
 }

@@ -35,6 +35,11 @@ import Testing
         ("google.protobuf.Timestamp == type(timestamp('2009-02-13T23:31:30Z'))", "true"),
         ("type(duration('1s')) == google.protobuf.Duration", "true"),
         ("timestamp('2009-02-13T23:31:30Z').getHours('02:00')", "1"),
+        // two-variable comprehensions (index or key, value)
+        ("[1, 2, 3].exists(i, v, i == 1 && v == 2)", "true"), ("{'a': 1, 'b': 2}.all(k, v, v > 0 && k != 'c')", "true"),
+        ("[5, 7, 8].existsOne(i, v, v % 5 == i)", "true"), ("[0, 1, 2, 3].existsOne(i, v, v == i)", "false"), ("[2, 4, 6].transformList(i, v, v / 2 + i)", "[1, 3, 5]"),
+        ("[2, 4, 6].transformList(i, v, i != 1, v)", "[2, 6]"), ("{'foo': 'bar'}.transformMap(k, v, k + v)", "{\"foo\": \"foobar\"}"),
+        ("{'a': 1}.transformMapEntry(k, v, {v: k})", "{1: \"a\"}"),
         // in
         ("2 in [1, 2]", "true"), ("'a' in {'a': 1}", "true"), ("3 in [1, 2]", "false"), ("1.0 in [1]", "true"),
         // logic absorbs errors
@@ -84,6 +89,7 @@ import Testing
         ("int('x')", "cannot convert"), ("{'a': 1, 'a': 2}", "repeated map key"), ("size(event.data.total)", "no matching overload"),
         ("[1].all(x, x)", "predicate must be a bool"), ("false || (1 / 0 == 1)", "division by zero"),
         ("timestamp('2024-01-01T00:00:00Z').getHours('Mars/Olympus')", "unknown time zone"),
+        ("[1, 2].transformMapEntry(i, v, {'k': v})", "already exists"), ("[1].all(i, v, v)", "predicate must be a bool"),
     ])
     func evaluationErrors(_ expression: String, _ fragment: String) throws {
         let program = try CELProgram(expression)
