@@ -22,6 +22,7 @@ actor EmbeddedEngine {
     /// Highest committed sequence per topic, kept by the writer.
     let index: CommitIndex
     private var dirty: Set<GroupKey> = []
+    private let ackInbox = AckInbox()
     private var closed = false
     private var stopped: Set<Int> = []
     private let readBatch = 512
@@ -118,8 +119,15 @@ actor EmbeddedEngine {
 
     // MARK: Settling
 
-    func ack(_ key: GroupKey, seq: Int64) {
-        if groups[key]?.state.ack(seq) == true { dirty.insert(key) }
+    /// Takes an acknowledgement without entering the actor (`AckInbox`); applied by `applyAcks`.
+    nonisolated func ack(_ key: GroupKey, seq: Int64) {
+        if ackInbox.add(key, seq) { Task { await self.applyAcks() } }
+    }
+
+    private func applyAcks() {
+        for (key, seqs) in ackInbox.take() {
+            for seq in seqs where groups[key]?.state.ack(seq) == true { dirty.insert(key) }
+        }
     }
 
     func release(_ key: GroupKey, seq: Int64, after delay: Double) {
@@ -148,6 +156,7 @@ actor EmbeddedEngine {
 
     /// Persists moved watermarks and expires leases. Called periodically and on close.
     func housekeeping() async {
+        applyAcks()
         let now = RFC3339Clock.now()
         for key in groups.keys where groups[key]!.state.expireLeases(now: now) > 0 {
             logger.warning("delivery leases expired; messages will be redelivered", metadata: ["topic": "\(key.topic)", "group": "\(key.group)"])
@@ -182,6 +191,7 @@ actor EmbeddedEngine {
 
     /// The group's queue length.
     func backlog(_ key: GroupKey) async throws -> Backlog {
+        applyAcks()  // an acknowledged message is no longer in flight, even if its ack was not applied yet
         if let g = groups[key] {
             let fromLog = try await store.count(topic: key.topic, from: g.state.cursor)
             return Backlog(undelivered: fromLog + Int64(g.state.bufferedCount + g.state.pendingCount), inFlight: Int64(g.state.inFlight.count))

@@ -32,7 +32,7 @@ final class EmbeddedSubscription: DeliverySource, DeliverySettler {
     }
 
     func ack(_ delivery: Delivery) async throws(BrokerError) {
-        await engine.ack(key, seq: Int64(delivery.token))
+        engine.ack(key, seq: Int64(delivery.token))
     }
 
     func nack(_ delivery: Delivery, redeliverAfter delay: Double) async throws(BrokerError) {
