@@ -23,19 +23,7 @@ extension Evaluator {
         }
         switch macro {
         case .all, .exists:
-            // Errors are absorbed when another element decides the result, as with && and ||.
-            var firstError: CELError?
-            for pair in pairs {
-                do throws(CELError) {
-                    let b = try test(pair, body)
-                    if macro == .all && !b { return .bool(false) }
-                    if macro == .exists && b { return .bool(true) }
-                } catch {
-                    firstError = firstError ?? error
-                }
-            }
-            if let firstError { throw firstError }
-            return .bool(macro == .all)
+            return try Self.quantify(all: macro == .all, count: pairs.count) { (i: Int) throws(CELError) -> Bool in try test(pairs[i], body) }
         case .existsOne:
             var count = 0
             for pair in pairs where try test(pair, body) { count += 1 }

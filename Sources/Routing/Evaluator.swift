@@ -112,6 +112,23 @@ struct Evaluator {
         }
     }
 
+    /// `all` (or `exists`) over `count` elements. Errors are absorbed when another element decides the
+    /// result, as with && and ||.
+    static func quantify(all: Bool, count: Int, _ test: (Int) throws(CELError) -> Bool) throws(CELError) -> CELValue {
+        var firstError: CELError?
+        for i in 0..<count {
+            do throws(CELError) {
+                let b = try test(i)
+                if all && !b { return .bool(false) }
+                if !all && b { return .bool(true) }
+            } catch {
+                firstError = firstError ?? error
+            }
+        }
+        if let firstError { throw firstError }
+        return .bool(all)
+    }
+
     private func comprehension(_ macro: Expr.Macro, _ range: CELValue, _ variable: String, _ predicate: Expr?, _ transform: Expr?,
                                column: Int) throws(CELError) -> CELValue {
         let items: [CELValue]
@@ -130,19 +147,7 @@ struct Evaluator {
         }
         switch macro {
         case .all, .exists:
-            // Errors are absorbed when another element decides the result, as with && and ||.
-            var firstError: CELError?
-            for item in items {
-                do throws(CELError) {
-                    let b = try test(item)
-                    if macro == .all && !b { return .bool(false) }
-                    if macro == .exists && b { return .bool(true) }
-                } catch {
-                    firstError = firstError ?? error
-                }
-            }
-            if let firstError { throw firstError }
-            return .bool(macro == .all)
+            return try Self.quantify(all: macro == .all, count: items.count) { (i: Int) throws(CELError) -> Bool in try test(items[i]) }
         case .existsOne:
             var count = 0
             for item in items where try test(item) { count += 1 }
