@@ -26,6 +26,16 @@ public final class HTTP1ConnectionPool: Sendable {
         var nextWaiterID = 0
         var isShutDown = false
         var all: [ObjectIdentifier: any Channel] = [:]
+
+        /// The most recently used open idle connection, else a slot for a new one; nil at the limit.
+        mutating func grant(maxConnections: Int) -> Lease? {
+            while let channel = idle.popLast() {
+                if channel.isActive { return .reuse(channel) }
+            }
+            guard open < maxConnections else { return nil }
+            open += 1
+            return .connect
+        }
     }
 
     private enum Lease {
@@ -91,12 +101,7 @@ public final class HTTP1ConnectionPool: Sendable {
     private func acquire() async throws -> (any Channel, reused: Bool) {
         let lease: Lease? = try state.withLock { s in
             if s.isShutDown { throw HTTP1ExchangeError.shutDown }
-            while let channel = s.idle.popLast() {
-                if channel.isActive { return .reuse(channel) }
-            }
-            guard s.open < maxConnections else { return nil }
-            s.open += 1
-            return .connect
+            return s.grant(maxConnections: maxConnections)
         }
         let granted: Lease
         if let lease { granted = lease } else { granted = try await wait() }
@@ -124,13 +129,7 @@ public final class HTTP1ConnectionPool: Sendable {
                     if s.isShutDown { return .failure(HTTP1ExchangeError.shutDown) }
                     if Task.isCancelled { return .failure(CancellationError()) }
                     // A connection may have come back between the first look and now.
-                    while let channel = s.idle.popLast() {
-                        if channel.isActive { return .success(.reuse(channel)) }
-                    }
-                    if s.open < maxConnections {
-                        s.open += 1
-                        return .success(.connect)
-                    }
+                    if let lease = s.grant(maxConnections: maxConnections) { return .success(lease) }
                     s.waiters.append((id, continuation))
                     return nil
                 }
@@ -151,16 +150,17 @@ public final class HTTP1ConnectionPool: Sendable {
             channel.close(promise: nil)  // `connectionGone` runs from its close future
             return
         }
-        let waiter = state.withLock { s -> CheckedContinuation<Lease, any Error>? in
-            if s.isShutDown { return nil }
-            if !s.waiters.isEmpty { return s.waiters.removeFirst().continuation }
+        enum Next { case waiter(CheckedContinuation<Lease, any Error>), idle, close }
+        let next = state.withLock { s -> Next in
+            if s.isShutDown { return .close }
+            if !s.waiters.isEmpty { return .waiter(s.waiters.removeFirst().continuation) }
             s.idle.append(channel)
-            return nil
+            return .idle
         }
-        if let waiter {
-            waiter.resume(returning: .reuse(channel))
-        } else if state.withLock({ $0.isShutDown }) {
-            channel.close(promise: nil)
+        switch next {
+        case .waiter(let waiter): waiter.resume(returning: .reuse(channel))
+        case .idle: break
+        case .close: channel.close(promise: nil)
         }
     }
 

@@ -7,6 +7,19 @@ extension Publisher {
     /// ones (the common 100-entry batch) go straight through.
     static let largeBulkBytes = 128 * 1024
 
+    /// Waits for `bulkGate` when the request is large (true: call `finishBulk` when done).
+    func admitBulk(bytes: Int) async -> Bool {
+        guard bytes >= Self.largeBulkBytes else { return false }
+        await bulkGate.acquire()
+        return true
+    }
+
+    /// Lets the next large request in and hands the freed memory back.
+    func finishBulk() {
+        bulkGate.release()
+        MemoryRelease.shared.soon()
+    }
+
     /// One entry that failed in a bulk publish.
     public struct FailedEntry: Sendable, Equatable {
         public var entryID: String
@@ -17,14 +30,8 @@ extension Publisher {
     /// the broker did not confirm. Not transactional, not ordered.
     public func publishBulk(pubsub: String, topic: String, body: [UInt8], metadata: [String: String],
                             trace: TraceContext?) async throws(DaprError) -> [FailedEntry] {
-        let large = body.count >= Self.largeBulkBytes
-        if large { await bulkGate.acquire() }
-        defer {
-            if large {
-                bulkGate.release()
-                MemoryRelease.shared.soon()
-            }
-        }
+        let large = await admitBulk(bytes: body.count)
+        defer { if large { finishBulk() } }
         let target = try target(pubsub: pubsub, topic: topic)
         let raw = try rawPayload(metadata, pubsub: pubsub)
         let entries: [JSONValue]
@@ -88,14 +95,8 @@ extension Publisher {
     /// Bulk publish of entries already decoded (the gRPC API's path; the HTTP path parses JSON first).
     public func publishBulk(pubsub: String, topic: String, entries: [BulkEntry], metadata: [String: String],
                             trace: TraceContext?) async throws(DaprError) -> [FailedEntry] {
-        let large = entries.reduce(0) { $0 + $1.payload.count } >= Self.largeBulkBytes
-        if large { await bulkGate.acquire() }
-        defer {
-            if large {
-                bulkGate.release()
-                MemoryRelease.shared.soon()
-            }
-        }
+        let large = await admitBulk(bytes: entries.reduce(0) { $0 + $1.payload.count })
+        defer { if large { finishBulk() } }
         let target = try target(pubsub: pubsub, topic: topic)
         let raw = try rawPayload(metadata, pubsub: pubsub)
         var seen = Set<String>()

@@ -42,6 +42,17 @@ import Testing
         }
     }
 
+    @Test func aReusedConnectionClosedUnderTheRequestIsTriedOnceMoreOnANewOne() async throws {
+        try await withServer { server, channel in
+            // /flaky answers the first request of a connection and closes the connection, unanswered,
+            // on the next one: the keep-alive race where the app closes as Courier sends.
+            let first = try await channel.send(method: .POST, path: "/flaky", timeout: 30)
+            let second = try await channel.send(method: .POST, path: "/flaky", timeout: 30)
+            #expect(first.status == 200 && second.status == 200)
+            #expect(server.accepted == 2)
+        }
+    }
+
     @Test func aHangingRouteTimesOutAndItsConnectionIsNotReused() async throws {
         try await withServer { server, channel in
             let started = ContinuousClock.now
@@ -197,6 +208,7 @@ final class ScriptedRoutes: ChannelInboundHandler, RemovableChannelHandler {
 
     private var head: HTTPRequestHead?
     private var bodyBytes = 0
+    private var requests = 0
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -222,7 +234,12 @@ final class ScriptedRoutes: ChannelInboundHandler, RemovableChannelHandler {
 
     private func answer(_ context: ChannelHandlerContext, _ head: HTTPRequestHead) {
         let channel = context.channel
+        requests += 1
         switch head.uri {
+        case "/flaky" where requests > 1:
+            channel.close(promise: nil)
+        case "/flaky":
+            send(context, .ok, "first on this connection")
         case "/ok":
             send(context, .ok, "ok:\(bodyBytes)")
         case "/close":

@@ -346,6 +346,11 @@ enum RawHTTP {
 /// hanging, /b of the same app got 0 of 3,005 events in 60 s, because /a's 64 in-flight
 /// deliveries held every pooled connection to the app.
 @Suite(.serialized) struct FairnessTests {
+    /// A bulk-publish body of `count` JSON events `{"n": i}`.
+    static func bulk(_ count: Int) -> String {
+        "[" + (0..<count).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
+    }
+
     /// A faulty route beside a healthy one: the healthy subscription gets all of its events while
     /// the faulty one answers 5 MiB bodies, fails with garbage, answers an unknown status, or takes
     /// 300 ms per event; and the faulty route's events are not lost (each arrives at least once,
@@ -369,10 +374,10 @@ enum RawHTTP {
                 return (200, "")
             }
         }) { h in
-            let a = "[" + (0..<100).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
+            let a = FairnessTests.bulk(100)
             #expect(try await h.request(.POST, "/v1.0-alpha1/publish/bulk/pubsub/faulty-\(id)", body: a, headers: [("content-type", "application/json")]).status == 204)
             try await Task.sleep(for: .milliseconds(300))
-            let b = "[" + (0..<300).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
+            let b = FairnessTests.bulk(300)
             let started = Date()
             #expect(try await h.request(.POST, "/v1.0-alpha1/publish/bulk/pubsub/healthy-\(id)", body: b, headers: [("content-type", "application/json")]).status == 204)
             try await h.subscriber!.wait(for: 300, path: "/b", timeout: 15)
@@ -394,10 +399,10 @@ enum RawHTTP {
         defer { app.stop() }
         try await withHarness(appID: "reset-\(id)", withApp: false, configure: { $0.appPort = app.port }) { h in
             for _ in 0..<200 where !h.runtime.subscriptions.isReady { try await Task.sleep(for: .milliseconds(50)) }
-            let a = "[" + (0..<100).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
+            let a = FairnessTests.bulk(100)
             #expect(try await h.request(.POST, "/v1.0-alpha1/publish/bulk/pubsub/reset-\(id)", body: a, headers: [("content-type", "application/json")]).status == 204)
             try await Task.sleep(for: .milliseconds(300))
-            let b = "[" + (0..<300).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
+            let b = FairnessTests.bulk(300)
             let started = Date()
             #expect(try await h.request(.POST, "/v1.0-alpha1/publish/bulk/pubsub/ok-\(id)", body: b, headers: [("content-type", "application/json")]).status == 204)
             let deadline = Date().addingTimeInterval(15)
@@ -423,7 +428,7 @@ enum RawHTTP {
             let a = "[" + (0..<200).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
             #expect(try await h.request(.POST, "/v1.0-alpha1/publish/bulk/pubsub/hang-a", body: a, headers: [("content-type", "application/json")]).status == 204)
             try await Task.sleep(for: .milliseconds(500))  // /a now holds its whole window
-            let b = "[" + (0..<300).map { #"{"entryId":"\#($0)","event":{"n":\#($0)},"contentType":"application/json"}"# }.joined(separator: ",") + "]"
+            let b = FairnessTests.bulk(300)
             let started = Date()
             #expect(try await h.request(.POST, "/v1.0-alpha1/publish/bulk/pubsub/fast-b", body: b, headers: [("content-type", "application/json")]).status == 204)
             try await h.subscriber!.wait(for: 300, path: "/b", timeout: 15)
