@@ -51,8 +51,15 @@ final class HTTP1ExchangeHandler: ChannelDuplexHandler {
     private let idleTimeout: TimeAmount
     private var context: ChannelHandlerContext?
     private var pending: HTTP1Exchange?
+    /// One timer serves both deadlines below. It is moved earlier when a deadline needs it, never
+    /// later: a timer that fires early looks again and re-arms for what is due then. So a busy
+    /// connection schedules about one timer per timeout period, not two per request.
     private var timer: Scheduled<Void>?
-    private var idleTimer: Scheduled<Void>?
+    private var timerAt = NIODeadline.distantFuture
+    /// When the request in flight times out.
+    private var requestDeadline = NIODeadline.distantFuture
+    /// When the connection, idle since its last answer, is closed.
+    private var idleDeadline = NIODeadline.distantFuture
     private var status = 0
     private var keepAlive = true
     private var sawHead = false
@@ -76,7 +83,7 @@ final class HTTP1ExchangeHandler: ChannelDuplexHandler {
 
     func handlerRemoved(context: ChannelHandlerContext) {
         fail(.closedBeforeResponse)
-        idleTimer?.cancel()
+        cancelTimer()
         self.context = nil
     }
 
@@ -87,8 +94,6 @@ final class HTTP1ExchangeHandler: ChannelDuplexHandler {
             promise?.fail(HTTP1ExchangeError.closedBeforeResponse)
             return
         }
-        idleTimer?.cancel()
-        idleTimer = nil
         pending = exchange
         status = 0
         keepAlive = true
@@ -96,8 +101,8 @@ final class HTTP1ExchangeHandler: ChannelDuplexHandler {
         informational = false
         truncated = false
         body.clear()
-        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
-        timer = context.eventLoop.scheduleTask(in: exchange.timeout) { bound.value.timedOut() }
+        requestDeadline = .now() + exchange.timeout
+        armTimer(context)
         context.write(wrapOutboundOut(.head(exchange.head)), promise: nil)
         if let payload = exchange.body, payload.readableBytes > 0 {
             context.write(wrapOutboundOut(.body(.byteBuffer(payload))), promise: nil)
@@ -135,14 +140,13 @@ final class HTTP1ExchangeHandler: ChannelDuplexHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         fail(sawHead ? .closedMidResponse : .closedBeforeResponse)
-        idleTimer?.cancel()
+        cancelTimer()
         context.fireChannelInactive()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let exchange = pending {
             pending = nil
-            timer?.cancel()
             exchange.promise.fail(error)
         }
         context.close(promise: nil)
@@ -150,8 +154,6 @@ final class HTTP1ExchangeHandler: ChannelDuplexHandler {
 
     private func complete(_ context: ChannelHandlerContext, _ exchange: HTTP1Exchange) {
         pending = nil
-        timer?.cancel()
-        timer = nil
         let response = AppChannel.Response(status: status, body: body, truncated: truncated)
         body = ByteBuffer()
         if keepAlive {
@@ -165,20 +167,46 @@ final class HTTP1ExchangeHandler: ChannelDuplexHandler {
     private func fail(_ error: HTTP1ExchangeError) {
         guard let exchange = pending else { return }
         pending = nil
-        timer?.cancel()
-        timer = nil
         exchange.promise.fail(error)
     }
 
-    private func timedOut() {
-        guard pending != nil else { return }
-        fail(.timedOut)
-        context?.close(promise: nil)
+    private func armIdleTimer(_ context: ChannelHandlerContext) {
+        idleDeadline = .now() + idleTimeout
+        armTimer(context)
     }
 
-    private func armIdleTimer(_ context: ChannelHandlerContext) {
-        idleTimer?.cancel()
-        let channel = context.channel
-        idleTimer = context.eventLoop.scheduleTask(in: idleTimeout) { channel.close(promise: nil) }
+    /// Makes sure the timer fires no later than what is due now (the request's deadline while one
+    /// is in flight, else the idle deadline).
+    private func armTimer(_ context: ChannelHandlerContext) {
+        let due = pending == nil ? idleDeadline : requestDeadline
+        if timer != nil, timerAt <= due { return }
+        timer?.cancel()
+        timerAt = due
+        let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
+        timer = context.eventLoop.scheduleTask(deadline: due) { bound.value.timerFired() }
+    }
+
+    private func timerFired() {
+        timer = nil
+        timerAt = .distantFuture
+        guard let context, context.channel.isActive else { return }
+        let now = NIODeadline.now()
+        if pending != nil {
+            if now >= requestDeadline {
+                fail(.timedOut)
+                context.close(promise: nil)
+                return
+            }
+        } else if now >= idleDeadline {
+            context.close(promise: nil)
+            return
+        }
+        armTimer(context)
+    }
+
+    private func cancelTimer() {
+        timer?.cancel()
+        timer = nil
+        timerAt = .distantFuture
     }
 }

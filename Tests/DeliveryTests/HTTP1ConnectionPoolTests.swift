@@ -68,6 +68,33 @@ import Testing
         }
     }
 
+    @Test func aTimerArmedForAShortTimeoutDoesNotEndALongerRequestEarly() async throws {
+        try await withServer { _, channel in
+            // The first request arms the connection's one timer 0.2 s ahead; the second, with 1.5 s,
+            // must outlive that early firing and time out only at its own deadline.
+            _ = try await channel.send(method: .POST, path: "/ok", timeout: 0.2)
+            let started = ContinuousClock.now
+            await #expect(throws: HTTP1ExchangeError.timedOut) {
+                _ = try await channel.send(method: .POST, path: "/hang", timeout: 1.5)
+            }
+            let took = ContinuousClock.now - started
+            #expect(took >= .milliseconds(1400) && took < .seconds(30))
+        }
+    }
+
+    @Test func anIdleConnectionIsClosedAfterTheIdleTimeout() async throws {
+        try await withServer(idleTimeout: .milliseconds(300)) { server, channel in
+            // A request with a long timeout in between must not keep the connection open past idle.
+            _ = try await channel.send(method: .POST, path: "/ok", timeout: 30)
+            _ = try await channel.send(method: .POST, path: "/ok", timeout: 30)
+            for _ in 0..<100 where server.open > 0 { try await Task.sleep(for: .milliseconds(100)) }
+            #expect(server.open == 0)
+            let again = try await channel.send(method: .POST, path: "/ok", timeout: 30)
+            #expect(again.status == 200)
+            #expect(server.accepted == 2)
+        }
+    }
+
     @Test func largeBodiesAreTruncatedAndTheConnectionStaysUsable() async throws {
         try await withServer { server, base in
             var channel = base
@@ -135,10 +162,10 @@ import Testing
         }
     }
 
-    func withServer(maxConnections: Int = 64, token: String? = nil,
+    func withServer(maxConnections: Int = 64, token: String? = nil, idleTimeout: TimeAmount = .seconds(60),
                     _ body: (TestServer, AppChannel) async throws -> Void) async throws {
         let server = try await TestServer.start()
-        let pool = HTTP1ConnectionPool(host: "127.0.0.1", port: server.port, maxConnections: maxConnections)
+        let pool = HTTP1ConnectionPool(host: "127.0.0.1", port: server.port, maxConnections: maxConnections, idleTimeout: idleTimeout)
         do {
             try await body(server, AppChannel(pool: pool, apiToken: token))
         } catch {
@@ -159,6 +186,7 @@ final class TestServer: Sendable {
 
     var accepted: Int { stats.withLock { $0.accepted } }
     var mostAtOnce: Int { stats.withLock { $0.mostAtOnce } }
+    var open: Int { stats.withLock { $0.open } }
 
     private init(channel: any Channel) {
         self.channel = channel
