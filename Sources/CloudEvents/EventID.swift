@@ -4,7 +4,7 @@ public enum EventID {
 
     /// A new random UUIDv4 string, e.g. `1b4e28ba-2fa1-41d2-883f-0016d3cca427`.
     public static func uuid() -> String {
-        var rng = SystemRandomNumberGenerator()
+        var rng = IdentifierRandom()
         var hi = rng.next() as UInt64
         var lo = rng.next() as UInt64
         hi = (hi & 0xFFFF_FFFF_FFFF_0FFF) | 0x0000_0000_0000_4000  // version 4

@@ -207,6 +207,11 @@ public struct JSONParser: ~Copyable {
     mutating func skipString() throws(JSONError) {
         index += 1  // opening quote
         while index < bytes.count {
+            // Eight bytes at a time while none of them ends the string, escapes or is a control.
+            while index &+ 8 <= bytes.count, !Self.hasSpecialByte(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
+                index &+= 8
+            }
+            guard index < bytes.count else { break }
             let b = bytes[index]
             if b == UInt8(ascii: "\"") { index += 1; return }
             if b < 0x20 { throw fail("control character in string") }
@@ -228,6 +233,15 @@ public struct JSONParser: ~Copyable {
             index += 1
         }
         throw fail("unterminated string")
+    }
+
+    /// True when one of the eight bytes of `word` is a quote, a backslash or below 0x20 (the
+    /// classic "has zero byte" bit trick; exact as a yes/no for the whole word).
+    @inline(__always) static func hasSpecialByte(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101, highs: UInt64 = 0x8080_8080_8080_8080
+        func hasZero(_ v: UInt64) -> UInt64 { (v &- ones) & ~v & highs }
+        let below20 = (word &- ones &* 0x20) & ~word & highs
+        return (below20 | hasZero(word ^ (ones &* 0x22)) | hasZero(word ^ (ones &* 0x5C))) != 0
     }
 
     mutating func hex4() throws(JSONError) -> UInt16 {
@@ -253,6 +267,10 @@ public struct JSONParser: ~Copyable {
         // Fast path: no escapes.
         var i = start
         while i < bytes.count {
+            while i &+ 8 <= bytes.count, !Self.hasSpecialByte(bytes.loadUnaligned(fromByteOffset: i, as: UInt64.self)) {
+                i &+= 8
+            }
+            guard i < bytes.count else { break }
             let b = bytes[i]
             if b == UInt8(ascii: "\"") {
                 index = i + 1

@@ -66,7 +66,7 @@ public struct TraceContext: Sendable, Equatable {
     }
 
     static func randomHex(bytes: Int) -> String {
-        var rng = SystemRandomNumberGenerator()
+        var rng = IdentifierRandom()
         let digits: StaticString = "0123456789abcdef"
         return String(unsafeUninitializedCapacity: bytes * 2) { out in
             digits.withUTF8Buffer { hex in

@@ -33,3 +33,30 @@ struct TraceContextTests {
         #expect(root.traceID.utf8.count == 32 && TraceContext(traceparent: root.traceparent) == root)
     }
 }
+
+/// Event ids and trace ids come from `IdentifierRandom` (no system call each): they stay unique,
+/// well formed, and spread over every hex digit.
+struct IdentifierTests {
+    @Test func eventIDsAreDistinctVersion4UUIDs() {
+        var seen = Set<String>()
+        for _ in 0..<100_000 {
+            let id = EventID.uuid()
+            let chars = Array(id.utf8)
+            #expect(chars.count == 36 && chars[14] == UInt8(ascii: "4") && "89ab".utf8.contains(chars[19]))
+            seen.insert(id)
+        }
+        #expect(seen.count == 100_000)
+    }
+
+    @Test func traceIDsAreDistinctAndUseEveryDigit() {
+        var traces = Set<String>(), spans = Set<String>(), digits = Set<Character>()
+        for _ in 0..<20_000 {
+            let root = TraceContext.newRoot()
+            traces.insert(root.traceID)
+            spans.insert(root.spanID)
+            digits.formUnion(root.traceID)
+            #expect(TraceContext(traceparent: root.traceparent) != nil)
+        }
+        #expect(traces.count == 20_000 && spans.count == 20_000 && digits.count == 16)
+    }
+}
