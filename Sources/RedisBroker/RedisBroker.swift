@@ -2,6 +2,7 @@ import BrokerKit
 import Foundation
 import Logging
 import Resources
+import Synchronization
 
 /// `pubsub.redis`: Redis Streams through hiredis. XADD with `data` and `metadata` fields (Dapr's
 /// layout), one consumer group per consumerID created from id 0, XREADGROUP, XACK on success,
@@ -14,6 +15,8 @@ public final class RedisBroker: MessageBroker {
     let options: RedisOptions
     let commands: RedisConnection
     let logger: Logger
+    /// Every subscription's ack batcher, flushed before the command connection closes.
+    private let ackBatchers = Mutex<[RedisAckBatcher]>([])
 
     public init(component: Component, logger: Logger) throws(BrokerError) {
         name = component.name
@@ -43,6 +46,7 @@ public final class RedisBroker: MessageBroker {
     public func subscribe(_ request: SubscribeRequest) async throws(BrokerError) -> DeliveryStream {
         try await Self.ensureGroup(commands, topic: request.topic, group: request.group)
         let subscription = RedisSubscription(topic: request.topic, group: request.group, options: options, commands: commands, logger: logger)
+        ackBatchers.withLock { $0.append(subscription.acks) }
         subscription.start()
         return DeliveryStream(source: subscription)
     }
@@ -76,6 +80,7 @@ public final class RedisBroker: MessageBroker {
     }
 
     public func close() async {
+        for batcher in ackBatchers.withLock({ $0 }) { await batcher.flush() }
         await commands.close()
     }
 }

@@ -4,7 +4,7 @@ import Logging
 import Synchronization
 
 /// One consumer of a Redis Streams consumer group: a reader on its own connection blocks in
-/// XREADGROUP, entries wait in a bounded inbox, acks are XACK, nacks re-claim the entry after
+/// XREADGROUP, entries wait in a bounded inbox, acks are batched XACKs, nacks re-claim the entry after
 /// the delay, and entries pending longer than `processingTimeout` (a crashed consumer's) are
 /// taken over with XAUTOCLAIM every `redeliverInterval`.
 final class RedisSubscription: DeliverySource, DeliverySettler {
@@ -15,6 +15,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
     let commands: RedisConnection
     let reader: RedisConnection
     let inbox: RedisInbox
+    let acks: RedisAckBatcher
     let logger: Logger
     private let ids = DeliveryTokens<(id: String, attempt: Int)>()
     /// Entry ids this subscription holds (queued in the inbox or handed out, not yet settled), so the
@@ -31,6 +32,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
         self.commands = commands
         self.reader = RedisConnection(endpoint: options.endpoint, label: "reader-\(topic)")
         self.inbox = RedisInbox(capacity: options.queueDepth)
+        self.acks = RedisAckBatcher(commands: commands, topic: topic, group: group, logger: logger)
         self.logger = logger
     }
 
@@ -54,6 +56,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
         await inbox.finish()
         for t in tasks.withLock({ $0 }) { t.cancel(); await t.value }
         await reader.close()
+        await acks.flush()
     }
 
     // MARK: DeliverySettler
@@ -61,11 +64,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
     func ack(_ delivery: Delivery) async throws(BrokerError) {
         guard let (id, _) = ids.take(delivery.token) else { return }
         held.withLock { _ = $0.remove(id) }
-        do {
-            _ = try await commands.send("XACK", topic, group, id)
-        } catch {
-            throw BrokerError(.unavailable, "redis XACK failed (the entry stays pending and is redelivered): \(error)")
-        }
+        acks.add(id)
     }
 
     func nack(_ delivery: Delivery, redeliverAfter delay: Double) async throws(BrokerError) {
