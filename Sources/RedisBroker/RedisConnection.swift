@@ -17,7 +17,8 @@ final class RedisConnection: Sendable {
     }
 
     private struct Pending: @unchecked Sendable {
-        var args: [[UInt8]]
+        /// The command in RESP, encoded by the caller.
+        var command: [UInt8]
         var continuation: CheckedContinuation<RedisReply, any Error>
     }
 
@@ -62,8 +63,9 @@ final class RedisConnection: Sendable {
     }
 
     private func enqueue(_ args: [[UInt8]]) async throws -> RedisReply {
-        try await withCheckedThrowingContinuation { continuation in
-            pending.withLock { $0.append(Pending(args: args, continuation: continuation)) }
+        let command = Self.encode(args)
+        return try await withCheckedThrowingContinuation { continuation in
+            pending.withLock { $0.append(Pending(command: command, continuation: continuation)) }
             if !draining.exchange(true, ordering: .acquiringAndReleasing) {
                 queue.async { self.drain() }
             }
@@ -83,7 +85,7 @@ final class RedisConnection: Sendable {
                     _ = chiredis_set_timeout(ctx, timeoutMs)
                     // A lost connection is freed inside roundTrip: only reset a context that still exists.
                     defer { if let current = self.context, current == ctx { _ = chiredis_set_timeout(ctx, self.timeoutMs) } }
-                    continuation.resume(returning: try self.roundTrip([args], on: ctx)[0])
+                    continuation.resume(returning: try self.roundTrip([Self.encode(args)], on: ctx)[0])
                 } catch {
                     continuation.resume(throwing: error)
                 }
@@ -119,7 +121,7 @@ final class RedisConnection: Sendable {
             }
             do {
                 let ctx = try connected()
-                let replies = try roundTrip(batch.map(\.args), on: ctx)
+                let replies = try roundTrip(batch.map(\.command), on: ctx)
                 for (p, r) in zip(batch, replies) { p.continuation.resume(returning: r) }
             } catch {
                 for p in batch { p.continuation.resume(throwing: error) }
@@ -144,20 +146,22 @@ final class RedisConnection: Sendable {
             var auth = ["AUTH"]
             if let user = endpoint.username, !user.isEmpty { auth.append(user) }
             auth.append(password)
-            if case .error(let e) = try roundTrip([auth.map { Array($0.utf8) }], on: ctx)[0] {
+            if case .error(let e) = try roundTrip([Self.encode(auth.map { Array($0.utf8) })], on: ctx)[0] {
                 throw BrokerError(.configuration, "redis AUTH failed: \(e)")
             }
         }
-        if endpoint.database != 0, case .error(let e) = try roundTrip([["SELECT", String(endpoint.database)].map { Array($0.utf8) }], on: ctx)[0] {
+        if endpoint.database != 0, case .error(let e) = try roundTrip([Self.encode(["SELECT", String(endpoint.database)].map { Array($0.utf8) })], on: ctx)[0] {
             throw BrokerError(.configuration, "redis SELECT failed: \(e)")
         }
         return ctx
     }
 
-    /// Appends every command, then reads every reply (a pipeline).
-    private func roundTrip(_ commands: [[[UInt8]]], on ctx: UnsafeMutablePointer<redisContext>) throws(BrokerError) -> [RedisReply] {
-        for args in commands {
-            let rc = Self.withArgv(args) { argc, argv, lens in redisAppendCommandArgv(ctx, argc, argv, lens) }
+    /// Appends every command (RESP, see `encode`), then reads every reply (a pipeline).
+    private func roundTrip(_ commands: [[UInt8]], on ctx: UnsafeMutablePointer<redisContext>) throws(BrokerError) -> [RedisReply] {
+        for command in commands {
+            let rc = command.withUnsafeBufferPointer { b in
+                b.withMemoryRebound(to: CChar.self) { redisAppendFormattedCommand(ctx, $0.baseAddress, $0.count) }
+            }
             guard rc == REDIS_OK else { throw lost(ctx) }
         }
         var replies: [RedisReply] = []
@@ -172,6 +176,25 @@ final class RedisConnection: Sendable {
         return replies
     }
 
+    /// A command in RESP (`*<n>\r\n` then `$<len>\r\n<bytes>\r\n` per argument), built once by the
+    /// caller: the payload is copied once into it, and hiredis sends it as it is.
+    static func encode(_ args: [[UInt8]]) -> [UInt8] {
+        func decimal(_ n: Int, into out: inout [UInt8]) { out.append(contentsOf: String(n).utf8) }
+        var out: [UInt8] = []
+        out.reserveCapacity(args.reduce(16) { $0 + $1.count + 16 })
+        out.append(UInt8(ascii: "*"))
+        decimal(args.count, into: &out)
+        out.append(contentsOf: [0x0D, 0x0A])
+        for arg in args {
+            out.append(UInt8(ascii: "$"))
+            decimal(arg.count, into: &out)
+            out.append(contentsOf: [0x0D, 0x0A])
+            out.append(contentsOf: arg)
+            out.append(contentsOf: [0x0D, 0x0A])
+        }
+        return out
+    }
+
     private func lost(_ ctx: UnsafeMutablePointer<redisContext>) -> BrokerError {
         let message = Self.errorText(ctx)
         redisFree(ctx)
@@ -182,26 +205,6 @@ final class RedisConnection: Sendable {
     private static func errorText(_ ctx: UnsafeMutablePointer<redisContext>) -> String {
         withUnsafeBytes(of: ctx.pointee.errstr) { raw in
             String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
-        }
-    }
-
-    private static func withArgv<T>(_ args: [[UInt8]], _ body: (Int32, UnsafeMutablePointer<UnsafePointer<CChar>?>, UnsafePointer<Int>) -> T) -> T {
-        var pointers: [UnsafePointer<CChar>?] = []
-        var lengths: [Int] = []
-        pointers.reserveCapacity(args.count)
-        lengths.reserveCapacity(args.count)
-        let buffers = args.map { arg -> UnsafeMutableBufferPointer<UInt8> in
-            let b = UnsafeMutableBufferPointer<UInt8>.allocate(capacity: max(arg.count, 1))
-            _ = b.initialize(from: arg)
-            return b
-        }
-        defer { buffers.forEach { $0.deallocate() } }
-        for (b, arg) in zip(buffers, args) {
-            pointers.append(UnsafeRawPointer(b.baseAddress!).assumingMemoryBound(to: CChar.self))
-            lengths.append(arg.count)
-        }
-        return pointers.withUnsafeMutableBufferPointer { p in
-            lengths.withUnsafeBufferPointer { l in body(Int32(args.count), p.baseAddress!, l.baseAddress!) }
         }
     }
 
