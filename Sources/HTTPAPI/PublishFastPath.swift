@@ -14,8 +14,8 @@ import NIOHTTPTypes
 /// so both paths answer alike.
 ///
 /// Answers keep the order of pipelined requests: while a request is being answered (here, or by
-/// the router until its response ends), whatever arrives next on the connection waits here, reads
-/// paused, and is handled once the answer is out. The router may answer early (a 413 before the
+/// the router until its response ends), whatever arrives next on the connection waits here (reads
+/// paused once something waits), and is handled once the answer is out. The router may answer early (a 413 before the
 /// body ended); the rest of that request still goes to it.
 final class PublishFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
@@ -140,8 +140,11 @@ final class PublishFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         if case .collecting = state { state = .idle }
     }
 
+    /// Reads go on while an answer is pending, until something is actually held: a client that
+    /// waits for its answer (the usual case) costs no pause and resume of the socket's read
+    /// interest; one that pipelines is paused after at most one read's worth of requests.
     func read(context: ChannelHandlerContext) {
-        if holding {
+        if !held.isEmpty {
             readPending = true
         } else {
             context.read()
