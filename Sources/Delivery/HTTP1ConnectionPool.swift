@@ -62,7 +62,7 @@ public final class HTTP1ConnectionPool: Sendable {
                 let result = try await Self.exchange(on: channel, head: head, body: body, maxResponseBytes: maxResponseBytes, timeout: timeout)
                 release(channel, reusable: result.reusable)
                 return result.response
-            } catch HTTP1ExchangeError.closedBeforeResponse where reused && !retried && !Task.isCancelled {
+            } catch let error where reused && !retried && !Task.isCancelled && Self.closedBeforeSending(error) {
                 release(channel, reusable: false)
                 retried = true
             } catch {
@@ -70,6 +70,14 @@ public final class HTTP1ConnectionPool: Sendable {
                 throw error
             }
         }
+    }
+
+    /// The reused connection was closed (by the app, or by its idle timer between the lease and
+    /// the write) before the request got an answer: safe to send again on a new one.
+    private static func closedBeforeSending(_ error: any Error) -> Bool {
+        if let e = error as? HTTP1ExchangeError { return e == .closedBeforeResponse }
+        if let e = error as? ChannelError { return e == .ioOnClosedChannel || e == .alreadyClosed }
+        return false
     }
 
     /// Closes every connection; callers waiting for one get `shutDown`.
