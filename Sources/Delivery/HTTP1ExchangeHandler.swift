@@ -71,14 +71,10 @@ final class HTTP1ExchangeHandler: ChannelDuplexHandler {
         self.idleTimeout = idleTimeout
     }
 
+    /// No idle timer before the first exchange: the pool opens a connection for a request it is
+    /// about to write, and closes one it cannot use; idle time starts at each answer.
     func handlerAdded(context: ChannelHandlerContext) {
         self.context = context
-        if context.channel.isActive { armIdleTimer(context) }
-    }
-
-    func channelActive(context: ChannelHandlerContext) {
-        armIdleTimer(context)
-        context.fireChannelActive()
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
