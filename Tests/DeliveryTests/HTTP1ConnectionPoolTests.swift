@@ -90,9 +90,10 @@ import Testing
             _ = try await channel.send(method: .POST, path: "/ok", timeout: 30)
             for _ in 0..<300 where server.open > 0 { try await Task.sleep(for: .milliseconds(100)) }
             #expect(server.open == 0)
+            let before = server.accepted  // 1, or 2 if the machine was slow enough to idle between the two
             let again = try await channel.send(method: .POST, path: "/ok", timeout: 30)
             #expect(again.status == 200)
-            #expect(server.accepted == 2)
+            #expect(server.accepted == before + 1)
         }
     }
 
