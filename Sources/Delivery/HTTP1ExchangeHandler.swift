@@ -143,7 +143,9 @@ final class HTTP1ExchangeHandler: ChannelDuplexHandler {
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
         if let exchange = pending {
             pending = nil
-            exchange.promise.fail(error)
+            // A reset before any answer is the keep-alive race (the app closed the connection as the
+            // request went out, and its kernel answered with RST): the pool may send it again.
+            exchange.promise.fail(!sawHead && error is IOError ? HTTP1ExchangeError.closedBeforeResponse : error)
         }
         context.close(promise: nil)
     }
