@@ -15,8 +15,8 @@ import NIOHTTPTypes
 ///
 /// Answers keep the order of pipelined requests: while a request is being answered (here, or by
 /// the router until its response ends), whatever arrives next on the connection waits here (reads
-/// paused once something waits), and is handled once the answer is out. The router may answer early (a 413 before the
-/// body ended); the rest of that request still goes to it.
+/// paused once something waits), and is handled once the answer is out. The router may answer
+/// early (a 413 before the body ended); the rest of that request still goes to it.
 final class PublishFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart

@@ -2,7 +2,6 @@ import BrokerKit
 import Foundation
 import Logging
 import Resources
-import Synchronization
 
 /// `pubsub.redis`: Redis Streams through hiredis. XADD with `data` and `metadata` fields (Dapr's
 /// layout), one consumer group per consumerID created from id 0, XREADGROUP, XACK on success,
@@ -15,14 +14,15 @@ public final class RedisBroker: MessageBroker {
     let options: RedisOptions
     let commands: RedisConnection
     let logger: Logger
-    /// Every subscription's ack batcher, flushed before the command connection closes.
-    private let ackBatchers = Mutex<[RedisAckBatcher]>([])
+    /// Every subscription's acknowledgements, flushed before the command connection closes.
+    let acks: RedisAckBatcher
 
     public init(component: Component, logger: Logger) throws(BrokerError) {
         name = component.name
         type = component.type
         options = try RedisOptions(component: component)
         commands = RedisConnection(endpoint: options.endpoint, label: "commands-\(component.name)")
+        acks = RedisAckBatcher(commands: commands, logger: logger)
         self.logger = logger
     }
 
@@ -45,8 +45,8 @@ public final class RedisBroker: MessageBroker {
 
     public func subscribe(_ request: SubscribeRequest) async throws(BrokerError) -> DeliveryStream {
         try await Self.ensureGroup(commands, topic: request.topic, group: request.group)
-        let subscription = RedisSubscription(topic: request.topic, group: request.group, options: options, commands: commands, logger: logger)
-        ackBatchers.withLock { $0.append(subscription.acks) }
+        let subscription = RedisSubscription(topic: request.topic, group: request.group, options: options, commands: commands,
+                                             acks: acks, logger: logger)
         subscription.start()
         return DeliveryStream(source: subscription)
     }
@@ -80,7 +80,7 @@ public final class RedisBroker: MessageBroker {
     }
 
     public func close() async {
-        for batcher in ackBatchers.withLock({ $0 }) { await batcher.flush() }
+        await acks.flush()
         await commands.close()
     }
 }

@@ -24,7 +24,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
     private let stopped = Atomic<Bool>(false)
     private let tasks = Mutex<[Task<Void, Never>]>([])
 
-    init(topic: String, group: String, options: RedisOptions, commands: RedisConnection, logger: Logger) {
+    init(topic: String, group: String, options: RedisOptions, commands: RedisConnection, acks: RedisAckBatcher, logger: Logger) {
         self.topic = topic
         self.group = group
         self.consumer = group
@@ -32,7 +32,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
         self.commands = commands
         self.reader = RedisConnection(endpoint: options.endpoint, label: "reader-\(topic)")
         self.inbox = RedisInbox(capacity: options.queueDepth)
-        self.acks = RedisAckBatcher(commands: commands, topic: topic, group: group, logger: logger)
+        self.acks = acks
         self.logger = logger
     }
 
@@ -64,7 +64,7 @@ final class RedisSubscription: DeliverySource, DeliverySettler {
     func ack(_ delivery: Delivery) async throws(BrokerError) {
         guard let (id, _) = ids.take(delivery.token) else { return }
         held.withLock { _ = $0.remove(id) }
-        acks.add(id)
+        acks.add(topic: topic, group: group, id: id)
     }
 
     func nack(_ delivery: Delivery, redeliverAfter delay: Double) async throws(BrokerError) {
