@@ -1,6 +1,7 @@
 import Foundation
 import BrokerKit
 import GRDB
+import GRDBSQLite
 
 /// The embedded broker's storage: one SQLite database (WAL) holding every topic's log and
 /// each consumer group's committed watermark. All calls run on GRDB's own dispatch queues,
@@ -47,15 +48,24 @@ final class LogStore: Sendable {
         }
     }
 
-    /// Appends messages in one transaction; returns their sequence numbers in order.
+    /// Appends messages in one transaction; returns their sequence numbers in order. The payload
+    /// and metadata bytes are bound in place (no `Data` copies, no `DatabaseValue` boxing): this
+    /// runs once per published message.
     func append(_ messages: [(topic: String, payload: [UInt8], metadata: [String: String])], now: Double) async throws -> [Int64] {
         try await db.write { db in
             let statement = try db.cachedStatement(sql: "INSERT INTO messages (topic, payload, metadata, published_at) VALUES (?, ?, ?, ?)")
+            let raw = RawStatement(statement.sqliteStatement, db)
+            defer { raw.reset() }
             var seqs: [Int64] = []
             seqs.reserveCapacity(messages.count)
             for m in messages {
-                let meta: Data? = m.metadata.isEmpty ? nil : Data(MetadataCodec.encode(m.metadata))
-                try statement.execute(arguments: [m.topic, Data(m.payload), meta, now])
+                raw.reset()
+                raw.bind(1, text: m.topic)
+                raw.bind(4, double: now)
+                let meta = m.metadata.isEmpty ? nil : MetadataCodec.encode(m.metadata)
+                try raw.withBlob(2, m.payload) {
+                    try raw.withBlob(3, meta) { try raw.stepDone() }
+                }
                 seqs.append(db.lastInsertedRowID)
             }
             return seqs
@@ -65,13 +75,17 @@ final class LogStore: Sendable {
     /// Up to `limit` messages of `topic` with `seq >= from`, in order.
     func read(topic: String, from: Int64, limit: Int) async throws -> [StoredMessage] {
         try await db.read { db in
-            let rows = try Row.fetchCursor(db, sql: "SELECT seq, payload, metadata FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?",
-                                           arguments: [topic, from, limit])
+            let statement = try db.cachedStatement(sql: "SELECT seq, payload, metadata FROM messages WHERE topic = ? AND seq >= ? ORDER BY seq LIMIT ?")
+            let raw = RawStatement(statement.sqliteStatement, db)
+            raw.reset()
+            defer { raw.reset() }
+            raw.bind(1, text: topic)
+            raw.bind(2, int: from)
+            raw.bind(3, int: Int64(limit))
             var out: [StoredMessage] = []
-            while let row = try rows.next() {
-                let payload: Data = row[1]
-                let meta: Data? = row[2]
-                out.append(StoredMessage(seq: row[0], topic: topic, payload: [UInt8](payload),
+            while try raw.stepRow() {
+                let meta = raw.blob(2)
+                out.append(StoredMessage(seq: raw.int(0), topic: topic, payload: raw.blob(1) ?? [],
                                          metadata: meta.map(MetadataCodec.decode) ?? [:]))
             }
             return out
