@@ -29,7 +29,7 @@ public final class HTTPBinding: OutputBinding {
         errorIfNot2XX = try r.bool("errorIfNot2XX") ?? true
         timeout = try r.seconds("responseTimeout") ?? 60
         if let size = r.string("maxResponseBodySize") {
-            guard let bytes = Self.byteSize(size), bytes > 0 else { throw r.fail("maxResponseBodySize must be a size such as 100Mi, not '\(size)'") }
+            guard let bytes = ByteSize.parse(size), bytes > 0 else { throw r.fail("maxResponseBodySize must be a size such as 100Mi, not '\(size)'") }
             maxResponseBytes = bytes
         } else {
             maxResponseBytes = 100 << 20
@@ -107,16 +107,5 @@ public final class HTTPBinding: OutputBinding {
                                isRetriable: code >= 500 || code == 408 || code == 429, httpStatus: code)
         }
         return BindingResponse(data: Array(body.readableBytesView), metadata: metadata)
-    }
-
-    /// `100Mi`, `512Ki`, `1Gi`, `1000`.
-    static func byteSize(_ text: String) -> Int? {
-        for (suffix, factor) in [("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30), ("k", 1000), ("M", 1_000_000), ("G", 1_000_000_000)]
-        where text.hasSuffix(suffix) {
-            guard let n = Int(text.dropLast(suffix.count)) else { return nil }
-            let (bytes, overflow) = n.multipliedReportingOverflow(by: factor)
-            return overflow ? nil : bytes
-        }
-        return Int(text)
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Courier
 import Foundation
 import Logging
+import Resources
 
 /// daprd-compatible flags shared by `run` and `demo`.
 struct RunOptions: ParsableArguments {
@@ -68,18 +69,5 @@ struct RunOptions: ParsableArguments {
         o.apiToken = env["DAPR_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         o.appAPIToken = env["APP_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         return o
-    }
-}
-
-/// Kubernetes-style sizes: `4Mi`, `512Ki`, `1Gi`, `100k`, `1000`.
-enum ByteSize {
-    static func parse(_ text: String) -> Int? {
-        let units: [(String, Int)] = [("Ki", 1 << 10), ("Mi", 1 << 20), ("Gi", 1 << 30), ("k", 1000), ("M", 1_000_000), ("G", 1_000_000_000)]
-        for (suffix, factor) in units where text.hasSuffix(suffix) {
-            guard let n = Int(text.dropLast(suffix.count)) else { return nil }
-            let (bytes, overflow) = n.multipliedReportingOverflow(by: factor)
-            return overflow ? nil : bytes
-        }
-        return Int(text)
     }
 }
