@@ -74,8 +74,10 @@ struct RawStatement {
     /// The column's bytes, nil for NULL.
     func blob(_ column: Int32) -> [UInt8]? {
         guard sqlite3_column_type(handle, column) != SQLITE_NULL else { return nil }
+        // SQLite's documented order: the pointer first, then its length.
+        let start = sqlite3_column_blob(handle, column)
         let count = Int(sqlite3_column_bytes(handle, column))
-        guard count > 0, let start = sqlite3_column_blob(handle, column) else { return [] }
+        guard let start, count > 0 else { return [] }
         return [UInt8](UnsafeRawBufferPointer(start: start, count: count))
     }
 
