@@ -24,6 +24,9 @@ public struct CourierOptions: Sendable {
     public var backlogReportInterval: Duration = .seconds(10)
     public var apiToken: String?
     public var appAPIToken: String?
+    /// The namespace (`NAMESPACE`): what `{namespace}` expands with, the prefix of a
+    /// namespace-scoped pub/sub's topics, and the `namespace` label of metrics.
+    public var namespace: String?
     /// How often KEDA's `StreamIsActive` looks at the backlog (it pushes only changes).
     public var scalerStreamInterval: Duration = .seconds(5)
     /// A keep-alive connection to the HTTP API with no request for this long is closed.

@@ -37,7 +37,7 @@ public final class CourierRuntime: Sendable {
     /// Loads resources with the registry's component types.
     public static func loadResources(options: CourierOptions, registry: BrokerRegistry, bindingRegistry: BindingRegistry = .standard,
                                      environment: [String: String] = ProcessInfo.processInfo.environment) -> ResourceSet {
-        let templates = TemplateResolver(appID: options.appID, namespace: environment["NAMESPACE"], podName: environment["POD_NAME"],
+        let templates = TemplateResolver(appID: options.appID, namespace: options.namespace, podName: environment["POD_NAME"],
                                          makeUUID: { EventID.uuid() })
         let loader = ResourceLoader(appID: options.appID, templates: templates, environment: environment,
                                     isKnownComponentType: { registry.supports($0) || bindingRegistry.supports($0) })
@@ -86,7 +86,8 @@ public final class CourierRuntime: Sendable {
         let context = BrokerRegistry.BrokerContext(appID: options.appID, dataDirectory: options.dataDirectory, logger: logger)
         for component in resources.components where component.category == "pubsub" {
             do {
-                let broker = try await registry.make(component, context: context)
+                var broker = try await registry.make(component, context: context)
+                if let prefix = component.topicPrefix { broker = NamespacedBroker(broker, topicPrefix: prefix) }
                 let scopes = TopicScopes(metadata: component.metadata)
                 let group = component.metadata["consumerGroup"].flatMap { $0.isEmpty ? nil : $0 }
                     ?? component.metadata["consumerID"].flatMap { $0.isEmpty ? nil : $0 } ?? options.appID
@@ -107,7 +108,7 @@ public final class CourierRuntime: Sendable {
         self.brokers = brokers
 
         // Delivery toward the app.
-        let metrics = DeliveryMetrics(appID: options.appID, namespace: ProcessInfo.processInfo.environment["NAMESPACE"] ?? "")
+        let metrics = DeliveryMetrics(appID: options.appID, namespace: options.namespace ?? "")
         // HTTP bindings (`bindings.http`) call out through AsyncHTTPClient.
         var clientConfig = HTTPClient.Configuration()
         clientConfig.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
@@ -137,7 +138,7 @@ public final class CourierRuntime: Sendable {
         self.subscriptions = subscriptions
 
         // Bindings: output through the hub, input through a runner each.
-        let bindingMetrics = BindingMetrics(appID: options.appID, namespace: ProcessInfo.processInfo.environment["NAMESPACE"] ?? "")
+        let bindingMetrics = BindingMetrics(appID: options.appID, namespace: options.namespace ?? "")
         var loaded: [(component: Component, binding: BindingComponent, settings: BindingSettings)] = []
         let bindingContext = BindingRegistry.Context(appID: options.appID, dataDirectory: options.dataDirectory, httpClient: client, logger: logger)
         for component in resources.components where component.category == "bindings" {

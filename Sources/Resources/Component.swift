@@ -11,11 +11,14 @@ public struct Component: Sendable {
     public var initTimeoutSeconds: Double
     public var ignoreErrors: Bool
     public var location: SourceLocation
+    /// For a namespace-scoped pub/sub (one of its metadata values used `{namespace}`): the
+    /// namespace, prepended to every topic at the broker with no separator (spec §6). Nil otherwise.
+    public var topicPrefix: String?
 
     public init(name: String, namespace: String? = nil, type: String, version: String = "v1",
                 metadata: ComponentMetadata = ComponentMetadata(), scopes: [String] = [],
                 initTimeoutSeconds: Double = 5, ignoreErrors: Bool = false,
-                location: SourceLocation = SourceLocation(file: "<memory>", line: 1)) {
+                location: SourceLocation = SourceLocation(file: "<memory>", line: 1), topicPrefix: String? = nil) {
         self.name = name
         self.namespace = namespace
         self.type = type
@@ -25,6 +28,7 @@ public struct Component: Sendable {
         self.initTimeoutSeconds = initTimeoutSeconds
         self.ignoreErrors = ignoreErrors
         self.location = location
+        self.topicPrefix = topicPrefix
     }
 
     /// `pubsub` for `pubsub.*` types, `bindings` for `bindings.*`, and so on.

@@ -12,6 +12,7 @@ extension ResourceLoader {
         }
         let version = try spec.optionalString("version") ?? "v1"
         var metadata = ComponentMetadata()
+        var usesNamespace = false
         if let items = spec.field("metadata"), !items.isNull {
             guard let list = items.sequenceItems else { throw items.problem("Component '\(name)': spec.metadata must be a list of name/value items") }
             for item in list {
@@ -33,6 +34,7 @@ extension ResourceLoader {
                 } else {
                     raw = ""
                 }
+                usesNamespace = usesNamespace || raw.contains("{namespace}")
                 do throws(TemplateResolver.Failure) {
                     metadata.append(.init(name: itemName, value: try templates.resolve(raw), line: item.line))
                 } catch {
@@ -49,7 +51,9 @@ extension ResourceLoader {
             scopes: try doc.stringList("scopes"),
             initTimeoutSeconds: try spec.duration("initTimeout") ?? 5,
             ignoreErrors: try spec.bool("ignoreErrors") ?? false,
-            location: doc.location)
+            location: doc.location,
+            // Resolving `{namespace}` above already failed if the namespace is unknown.
+            topicPrefix: usesNamespace && type.hasPrefix("pubsub.") ? templates.namespace : nil)
     }
 
     func parseConfiguration(_ doc: YAMLNode) throws(ResourceProblem) -> ConfigurationSpec {

@@ -35,6 +35,7 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         var o = CourierOptions()
         o.appID = appID
+        o.namespace = ProcessInfo.processInfo.environment["NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 }
         if !paths.isEmpty { o.resourcesPaths = paths }
         let set = CourierRuntime.loadResources(options: o, registry: .standard)
         for problem in set.problems { say(problem.description) }

@@ -67,6 +67,7 @@ struct RunOptions: ParsableArguments {
         o.dataDirectory = dataDirectory
         let env = ProcessInfo.processInfo.environment
         o.apiToken = env["DAPR_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+        o.namespace = env["NAMESPACE"].flatMap { $0.isEmpty ? nil : $0 }
         o.appAPIToken = env["APP_API_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
         return o
     }

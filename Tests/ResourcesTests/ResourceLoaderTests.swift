@@ -43,6 +43,24 @@ import Testing
         #expect(c.category == "pubsub")
     }
 
+    /// `{namespace}` in any metadata value makes a pub/sub namespace-scoped: its topics get the
+    /// namespace (not the `<ns>.<appID>` the tag expands to) as prefix. Bindings never do.
+    @Test func namespaceTagScopesPubSubTopics() throws {
+        func component(_ type: String, _ value: String) -> String {
+            "kind: Component\nmetadata:\n  name: c\nspec:\n  type: \(type)\n  metadata:\n  - name: consumerID\n    value: \"\(value)\"\n"
+        }
+        let known: Set<String> = ["pubsub.embedded", "bindings.redis"]
+        let scoped = try #require(load(component("pubsub.embedded", "{namespace}"), env: ["NAMESPACE": "ns1"], known: known).components.first)
+        #expect(scoped.topicPrefix == "ns1")
+        #expect(scoped.metadata["consumerID"] == "ns1.app1")
+        let plain = try #require(load(component("pubsub.embedded", "{appID}"), env: ["NAMESPACE": "ns1"], known: known).components.first)
+        #expect(plain.topicPrefix == nil)
+        let binding = try #require(load(component("bindings.redis", "{namespace}"), env: ["NAMESPACE": "ns1"], known: known).components.first)
+        #expect(binding.topicPrefix == nil)
+        let unknown = load(component("pubsub.embedded", "{namespace}"), known: known)
+        #expect(unknown.components.isEmpty && unknown.errors.first?.description.contains("NAMESPACE") == true)
+    }
+
     @Test func problemsCarryFileAndLine() {
         let cases: [(String, Int, String)] = [
             ("kind: Component\nmetadata:\n  name: x\nspec:\n  type: pubsub.kafka\n  version: v1\n", 5, "unknown component type 'pubsub.kafka'"),
