@@ -14,11 +14,14 @@ public struct Component: Sendable {
     /// For a namespace-scoped pub/sub (one of its metadata values used `{namespace}`): the
     /// namespace, prepended to every topic at the broker with no separator (spec §6). Nil otherwise.
     public var topicPrefix: String?
+    /// `auth.secretStore`: where this component's `secretKeyRef` items are read from.
+    public var secretStore: String?
 
     public init(name: String, namespace: String? = nil, type: String, version: String = "v1",
                 metadata: ComponentMetadata = ComponentMetadata(), scopes: [String] = [],
                 initTimeoutSeconds: Double = 5, ignoreErrors: Bool = false,
-                location: SourceLocation = SourceLocation(file: "<memory>", line: 1), topicPrefix: String? = nil) {
+                location: SourceLocation = SourceLocation(file: "<memory>", line: 1), topicPrefix: String? = nil,
+                secretStore: String? = nil) {
         self.name = name
         self.namespace = namespace
         self.type = type
@@ -29,6 +32,7 @@ public struct Component: Sendable {
         self.ignoreErrors = ignoreErrors
         self.location = location
         self.topicPrefix = topicPrefix
+        self.secretStore = secretStore
     }
 
     /// `pubsub` for `pubsub.*` types, `bindings` for `bindings.*`, and so on.
@@ -43,8 +47,17 @@ public struct ComponentMetadata: Sendable {
     /// One `metadata:` item after template and `envRef` resolution.
     public struct Item: Sendable {
         public var name: String
+        /// For a `secretKeyRef` item, empty until `ResourceLoader.resolveSecrets` filled it in.
         public var value: String
         public var line: Int
+        public var secretKeyRef: SecretKeyRef?
+
+        public init(name: String, value: String, line: Int, secretKeyRef: SecretKeyRef? = nil) {
+            self.name = name
+            self.value = value
+            self.line = line
+            self.secretKeyRef = secretKeyRef
+        }
     }
 
     public private(set) var items: [Item] = []
@@ -56,6 +69,8 @@ public struct ComponentMetadata: Sendable {
     }
 
     mutating func append(_ item: Item) { items.append(item) }
+
+    mutating func setValue(_ value: String, at index: Int) { items[index].value = value }
 
     /// The value of `name` (case-insensitive), if present.
     public subscript(name: String) -> String? { item(name)?.value }

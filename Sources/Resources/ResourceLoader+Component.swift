@@ -7,7 +7,7 @@ extension ResourceLoader {
         guard type.contains("."), !type.hasPrefix("."), !type.hasSuffix(".") else {
             throw (spec.field("type") ?? spec).problem("Component '\(name)': spec.type '\(type)' must look like <category>.<name>, e.g. pubsub.embedded")
         }
-        if let known = isKnownComponentType, !known(type) {
+        if let known = isKnownComponentType, !known(type), !SecretStore.types.contains(type) {
             throw (spec.field("type") ?? spec).problem("Component '\(name)': unknown component type '\(type)'")
         }
         let version = try spec.optionalString("version") ?? "v1"
@@ -20,7 +20,14 @@ extension ResourceLoader {
                 let itemName = try item.requiredString("name", in: "Component '\(name)' metadata item")
                 let raw: String
                 if let secret = item.field("secretKeyRef"), !secret.isNull {
-                    throw secret.problem("Component '\(name)': metadata '\(itemName)' uses secretKeyRef, which Courier does not resolve yet; use 'value' or 'envRef'")
+                    guard secret.isMapping else {
+                        throw secret.problem("Component '\(name)': metadata '\(itemName)': secretKeyRef needs 'name' and optionally 'key'")
+                    }
+                    let ref = SecretKeyRef(name: try secret.requiredString("name", in: "Component '\(name)' secretKeyRef"),
+                                           key: try secret.optionalString("key"))
+                    // Resolved once every file is read (the store may be defined in another one).
+                    metadata.append(.init(name: itemName, value: "", line: item.line, secretKeyRef: ref))
+                    continue
                 } else if let envName = try item.optionalString("envRef") {
                     guard let value = environment[envName] else {
                         throw item.problem("Component '\(name)': metadata '\(itemName)' refers to environment variable \(envName), which is not set")
@@ -53,7 +60,8 @@ extension ResourceLoader {
             ignoreErrors: try spec.bool("ignoreErrors") ?? false,
             location: doc.location,
             // Resolving `{namespace}` above already failed if the namespace is unknown.
-            topicPrefix: usesNamespace && type.hasPrefix("pubsub.") ? templates.namespace : nil)
+            topicPrefix: usesNamespace && type.hasPrefix("pubsub.") ? templates.namespace : nil,
+            secretStore: try doc.field("auth")?.optionalString("secretStore"))
     }
 
     func parseConfiguration(_ doc: YAMLNode) throws(ResourceProblem) -> ConfigurationSpec {

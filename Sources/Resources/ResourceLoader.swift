@@ -32,6 +32,7 @@ public struct ResourceLoader: Sendable {
             }
         }
         checkDuplicates(&set)
+        resolveSecrets(in: &set)
         return set
     }
 

@@ -1,3 +1,4 @@
+import Foundation
 import Resources
 import Testing
 
@@ -12,6 +13,7 @@ import Testing
             isKnownComponentType: checker)
         var set = ResourceSet()
         loader.load(text: yaml, file: "f.yaml", into: &set)
+        loader.resolveSecrets(in: &set)
         return set
     }
 
@@ -61,11 +63,109 @@ import Testing
         #expect(unknown.components.isEmpty && unknown.errors.first?.description.contains("NAMESPACE") == true)
     }
 
+    /// `secretKeyRef` items come from the component's `auth.secretStore`: Dapr's local file store
+    /// (flat, nested with `:`, multi-valued) and environment store, defined in any order.
+    @Test func secretKeyRefsResolveFromLocalStores() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("secrets-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try #"{"redisPassword":"s3cret","kafka":{"user":"u","password":"p","port":9092,"tls":true}}"#
+            .write(toFile: dir + "/secrets.json", atomically: true, encoding: .utf8)
+        let set = load("""
+            kind: Component
+            metadata: { name: a }
+            spec:
+              type: pubsub.embedded
+              metadata:
+              - name: password
+                secretKeyRef: { name: redisPassword, key: redisPassword }
+              - name: nested
+                secretKeyRef: { name: "kafka:password" }
+              - name: plain
+                value: "{appID}"
+            auth: { secretStore: files }
+            ---
+            kind: Component
+            metadata: { name: files }
+            spec:
+              type: secretstores.local.file
+              metadata:
+              - { name: secretsFile, value: "\(dir)/secrets.json" }
+            ---
+            kind: Component
+            metadata: { name: multi }
+            spec:
+              type: secretstores.local.file
+              metadata:
+              - { name: secretsFile, value: "\(dir)/secrets.json" }
+              - { name: multiValued, value: "true" }
+            ---
+            kind: Component
+            metadata: { name: b }
+            spec:
+              type: pubsub.embedded
+              metadata:
+              - name: user
+                secretKeyRef: { name: kafka, key: user }
+              - name: port
+                secretKeyRef: { name: kafka, key: port }
+              - name: tls
+                secretKeyRef: { name: kafka, key: tls }
+            auth: { secretStore: multi }
+            ---
+            kind: Component
+            metadata: { name: env }
+            spec:
+              type: secretstores.local.env
+            ---
+            kind: Component
+            metadata: { name: c }
+            spec:
+              type: pubsub.embedded
+              metadata:
+              - name: token
+                secretKeyRef: { name: TOKEN }
+            auth: { secretStore: env }
+            """, env: ["TOKEN": "t0k"])
+        #expect(set.errors.isEmpty, "\(set.errors)")
+        let byName = Dictionary(uniqueKeysWithValues: set.components.map { ($0.name, $0) })
+        #expect(byName["a"]?.metadata["password"] == "s3cret")
+        #expect(byName["a"]?.metadata["nested"] == "p")
+        #expect(byName["a"]?.metadata["plain"] == "app1")
+        #expect(byName["b"]?.metadata["user"] == "u")
+        #expect(byName["b"]?.metadata["port"] == "9092")
+        #expect(byName["b"]?.metadata["tls"] == "true")
+        #expect(byName["c"]?.metadata["token"] == "t0k")
+        // A single-valued store has no key other than the secret's own name.
+        let wrongKey = load("""
+            kind: Component
+            metadata: { name: files }
+            spec:
+              type: secretstores.local.file
+              metadata:
+              - { name: secretsFile, value: "\(dir)/secrets.json" }
+            ---
+            kind: Component
+            metadata: { name: a }
+            spec:
+              type: pubsub.embedded
+              metadata:
+              - name: password
+                secretKeyRef: { name: redisPassword, key: password }
+            auth: { secretStore: files }
+            """)
+        #expect(wrongKey.errors.map(\.description) == ["f.yaml:13: Component 'a': metadata 'password': secret 'redisPassword' has no key 'password' in secret store 'files'"])
+    }
+
     @Test func problemsCarryFileAndLine() {
         let cases: [(String, Int, String)] = [
             ("kind: Component\nmetadata:\n  name: x\nspec:\n  type: pubsub.kafka\n  version: v1\n", 5, "unknown component type 'pubsub.kafka'"),
             ("kind: Component\nmetadata:\n  name: x\nspec:\n  version: v1\n", 5, "'type' is required"),
-            ("kind: Component\nmetadata:\n  name: x\nspec:\n  type: pubsub.embedded\n  metadata:\n  - name: p\n    secretKeyRef: {name: a, key: b}\n", 8, "secretKeyRef"),
+            ("kind: Component\nmetadata:\n  name: x\nspec:\n  type: pubsub.embedded\n  metadata:\n  - name: p\n    secretKeyRef: {name: a, key: b}\n", 7, "names no auth.secretStore"),
+            ("kind: Component\nmetadata:\n  name: x\nspec:\n  type: pubsub.embedded\n  metadata:\n  - name: p\n    secretKeyRef: {key: b}\n", 8, "'name' is required"),
+            ("kind: Component\nmetadata:\n  name: x\nspec:\n  type: pubsub.embedded\n  metadata:\n  - name: p\n    secretKeyRef: {name: a}\nauth:\n  secretStore: vault\n", 7, "secret store 'vault' is not loaded"),
+            ("kind: Component\nmetadata:\n  name: s\nspec:\n  type: secretstores.local.file\n  metadata:\n  - name: secretsFile\n    value: /nonexistent/secrets.json\n", 7, "cannot read secretsFile"),
+            ("kind: Component\nmetadata:\n  name: s\nspec:\n  type: secretstores.local.env\n---\nkind: Component\nmetadata:\n  name: x\nspec:\n  type: pubsub.embedded\n  metadata:\n  - name: p\n    secretKeyRef: {name: COURIER_TEST_UNSET}\nauth:\n  secretStore: s\n", 13, "secret 'COURIER_TEST_UNSET' has no key 'COURIER_TEST_UNSET'"),
             ("kind: Component\nmetadata:\n  name: x\nspec:\n  type: pubsub.embedded\n  metadata:\n  - name: p\n    envRef: MISSING\n", 7, "MISSING"),
             ("kind: Subscription\nspec:\n  pubsubname: p\n  topic: t\n  routes:\n    rules:\n    - match: event.type ==\n      path: /a\n", 7, "column 14: unexpected end of expression"),
             ("kind: Subscription\nspec:\n  pubsubname: p\n  topic: t\n", 3, "no route"),
