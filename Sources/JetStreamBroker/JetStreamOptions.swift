@@ -10,6 +10,8 @@ struct JetStreamOptions: Sendable {
     var url: String
     var name = "courier - pubsub.jetstream"
     var token: String?
+    /// Decentralized authentication: the user's JWT and the nkey seed that signs the server's nonce.
+    var credentials: NatsCredentials?
     var tlsClientCert: String?
     var tlsClientKey: String?
     /// The stream every topic of this component is stored in; `nil`: one stream per topic,
@@ -38,7 +40,14 @@ struct JetStreamOptions: Sendable {
         self.url = url
         if let n = md["name"], !n.isEmpty { name = n }
         token = md["token"].flatMap { $0.isEmpty ? nil : $0 }
-        if md["jwt"] != nil || md["seedKey"] != nil { throw fail("jwt/seedKey authentication is not supported yet; use token or TLS client certificates") }
+        let jwt = md["jwt"].flatMap { $0.isEmpty ? nil : $0 }
+        let seed = md["seedKey"].flatMap { $0.isEmpty ? nil : $0 }
+        if (jwt == nil) != (seed == nil) { throw fail("jwt and seedKey must be set together (decentralized authentication)") }
+        if let jwt, let seed {
+            guard jwt.split(separator: ".").count == 3 else { throw fail("jwt is not a JWT (three dot-separated parts)") }
+            guard seed.hasPrefix("SU") else { throw fail("seedKey must be a user nkey seed (it starts with SU)") }
+            credentials = NatsCredentials(jwt: jwt, seed: seed)
+        }
         tlsClientCert = md["tls_client_cert"]
         tlsClientKey = md["tls_client_key"]
         if (tlsClientCert == nil) != (tlsClientKey == nil) { throw fail("tls_client_cert and tls_client_key must be set together") }

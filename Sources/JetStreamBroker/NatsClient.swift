@@ -27,6 +27,16 @@ final class ConnectionGate: Sendable {
     func close() { open.withLock { $0 = false } }
 }
 
+/// The user JWT and nkey seed of NATS decentralized authentication (Dapr's `jwt` and `seedKey`).
+final class NatsCredentials: Sendable {
+    let jwt: String
+    let seed: String
+    init(jwt: String, seed: String) {
+        self.jwt = jwt
+        self.seed = seed
+    }
+}
+
 /// A fetched message's contents, copied out of nats.c.
 struct FetchedMessage: Sendable {
     var message: NatsMessage
@@ -58,6 +68,8 @@ final class NatsClient: Sendable {
 
     private let handles: Handles
     private let waiters: PublishWaiters
+    /// Read by nats.c's callbacks on every (re)connect: kept as long as the connection.
+    private let credentials: NatsCredentials?
     /// Closed before the connection is destroyed.
     let gate = ConnectionGate()
 
@@ -72,6 +84,18 @@ final class NatsClient: Sendable {
         _ = natsOptions_SetReconnectWait(opts, 250)
         _ = natsOptions_SetRetryOnFailedConnect(opts, false, nil, nil)
         if let token = options.token { _ = natsOptions_SetToken(opts, token) }
+        if let credentials = options.credentials {
+            let closure = Unmanaged.passUnretained(credentials).toOpaque()
+            let s = natsOptions_SetUserCredentialsCallbacks(opts, { jwt, _, closure in
+                guard let jwt, let closure else { return NATS_ERR }
+                jwt.pointee = strdup(Unmanaged<NatsCredentials>.fromOpaque(closure).takeUnretainedValue().jwt)  // nats.c frees it
+                return jwt.pointee == nil ? NATS_NO_MEMORY : NATS_OK
+            }, closure, { _, signature, length, nonce, closure in
+                guard let closure, let nonce else { return NATS_ERR }
+                return nats_Sign(Unmanaged<NatsCredentials>.fromOpaque(closure).takeUnretainedValue().seed, nonce, signature, length)
+            }, closure)
+            guard s == NATS_OK else { throw BrokerError(.configuration, "nats credentials: \(Self.lastError(s))") }
+        }
         if let cert = options.tlsClientCert, let key = options.tlsClientKey {
             let s = natsOptions_LoadCertificatesChain(opts, cert, key)
             guard s == NATS_OK else { throw BrokerError(.configuration, "nats TLS client certificate: \(Self.lastError(s))") }
@@ -103,6 +127,7 @@ final class NatsClient: Sendable {
         }
         handles = Handles(connection: nc, jetStream: js)
         self.waiters = waiters
+        credentials = options.credentials
     }
 
     static func lastError(_ status: natsStatus) -> String {

@@ -90,7 +90,8 @@ import Testing
 
     @Test func badOptionsAreConfigurationErrors() async {
         for md in [[:], ["natsURL": "nats://x", "deliverPolicy": "sometimes"], ["natsURL": "nats://x", "deliverPolicy": "sequence"],
-                   ["natsURL": "nats://x", "ackPolicy": "none"], ["natsURL": "nats://x", "ackWait": "soon"], ["natsURL": "nats://x", "jwt": "j"]] {
+                   ["natsURL": "nats://x", "ackPolicy": "none"], ["natsURL": "nats://x", "ackWait": "soon"], ["natsURL": "nats://x", "jwt": "j"],
+                   ["natsURL": "nats://x", "jwt": "a.b.c", "seedKey": "SAxyz"], ["natsURL": "nats://x", "jwt": "not-a-jwt", "seedKey": "SUxyz"]] {
             await #expect(throws: BrokerError.self, "\(md)") { _ = try await broker(md["natsURL"] ?? "", md) }
         }
     }
