@@ -71,6 +71,14 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try #"{"redisPassword":"s3cret","kafka":{"user":"u","password":"p","port":9092,"tls":true}}"#
             .write(toFile: dir + "/secrets.json", atomically: true, encoding: .utf8)
+        let fileStore = """
+            kind: Component
+            metadata: { name: files }
+            spec:
+              type: secretstores.local.file
+              metadata:
+              - { name: secretsFile, value: "\(dir)/secrets.json" }
+            """
         let set = load("""
             kind: Component
             metadata: { name: a }
@@ -85,12 +93,7 @@ import Testing
                 value: "{appID}"
             auth: { secretStore: files }
             ---
-            kind: Component
-            metadata: { name: files }
-            spec:
-              type: secretstores.local.file
-              metadata:
-              - { name: secretsFile, value: "\(dir)/secrets.json" }
+            \(fileStore)
             ---
             kind: Component
             metadata: { name: multi }
@@ -138,20 +141,14 @@ import Testing
         #expect(byName["c"]?.metadata["token"] == "t0k")
         // A single-valued store has no key other than the secret's own name.
         let wrongKey = load("""
-            kind: Component
-            metadata: { name: files }
-            spec:
-              type: secretstores.local.file
-              metadata:
-              - { name: secretsFile, value: "\(dir)/secrets.json" }
+            \(fileStore)
             ---
             kind: Component
             metadata: { name: a }
             spec:
               type: pubsub.embedded
               metadata:
-              - name: password
-                secretKeyRef: { name: redisPassword, key: password }
+              - { name: password, secretKeyRef: { name: redisPassword, key: password } }
             auth: { secretStore: files }
             """)
         #expect(wrongKey.errors.map(\.description) == ["f.yaml:13: Component 'a': metadata 'password': secret 'redisPassword' has no key 'password' in secret store 'files'"])
