@@ -30,6 +30,9 @@ struct BrokerFixture: Sendable, CustomStringConvertible {
     var spreadingMetadata: @Sendable (Int) -> [String: String] = { _ in [:] }
     /// Whether publish metadata travels with the message (MQTT 3.1.1 has no headers).
     var carriesMetadata = true
+    /// Whether a group re-divides work while its members consume (a Kafka rebalance when a member
+    /// joins late): a message in flight at that moment may go to the other member as well.
+    var redividesWork = false
 
     var description: String { name }
 
@@ -128,7 +131,7 @@ extension BrokerFixture {
             try KafkaBroker(component: kafkaComponent(brokers: brokers, extra: extra), logger: logger)
         }, isolated: isolated, prepare: { broker, topic in
             try await (broker as! KafkaBroker).createTopic(topic, partitions: 4)
-        }, orderingMetadata: ["partitionKey": "order"], spreadingMetadata: { ["partitionKey": "key-\($0)"] })
+        }, orderingMetadata: ["partitionKey": "order"], spreadingMetadata: { ["partitionKey": "key-\($0)"] }, redividesWork: true)
     }
 }
 

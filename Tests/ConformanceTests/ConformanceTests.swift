@@ -140,8 +140,11 @@ import Testing
                 return all
             }
             let merged = split.flatMap { $0 }
-            #expect(merged.count == n && Set(merged).count == n,
-                    "every message exactly once within the group: \(merged.count) deliveries, \(Set(merged).count) distinct, split \(split.map(\.count))")
+            // Exactly once within the group, except across a rebalance (under load the second Kafka
+            // member can join after the first began): then an in-flight message may come twice.
+            let duplicatesAllowed = fixture.redividesWork ? 10 : 0
+            #expect(Set(merged).count == n && merged.count <= n + duplicatesAllowed,
+                    "every message once within the group: \(merged.count) deliveries, \(Set(merged).count) distinct, split \(split.map(\.count))")
             #expect(split.allSatisfy { !$0.isEmpty }, "both consumers got work")
             // Group b held its prefetch while group a worked; under load that can outlast a broker's
             // redelivery timeout (Redis processingTimeout), so a message may come twice: count
