@@ -62,11 +62,12 @@ final class LogStore: Sendable {
         try await db.write { db in
             let statement = try db.cachedStatement(sql: "INSERT INTO messages (topic, payload, metadata, published_at) VALUES (?, ?, ?, ?)")
             let raw = RawStatement(statement.sqliteStatement, db)
+            raw.reset()
             defer { raw.reset() }
             var seqs: [Int64] = []
             seqs.reserveCapacity(messages.count)
             for m in messages {
-                raw.reset()
+                // Each step below ends in a reset (`withBlob`), so every message binds from scratch.
                 raw.bind(1, text: m.topic)
                 raw.bind(4, double: now)
                 let meta = m.metadata.isEmpty ? nil : MetadataCodec.encode(m.metadata)

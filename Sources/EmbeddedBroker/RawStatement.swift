@@ -4,7 +4,7 @@ import GRDBSQLite
 /// The two hot statements of the log (append, read) driven through SQLite's C API on a statement
 /// GRDB prepared and caches: bytes are bound in place and read straight into `[UInt8]`, where
 /// GRDB's `StatementArguments` and `Row` would box each value and copy each blob through `Data`.
-/// Used only inside one `db.write`/`db.read` closure; the caller resets the statement after use.
+/// Used only inside one `db.write`/`db.read` closure; the caller resets the statement before and after use.
 struct RawStatement {
     private let handle: OpaquePointer
     private let db: Database
@@ -34,11 +34,14 @@ struct RawStatement {
         sqlite3_bind_double(handle, index, double)
     }
 
-    /// Binds `bytes` (NULL when nil) without copying them, for the duration of `body`, which must
-    /// step the statement: SQLite reads the bytes during the step.
+    /// Binds `bytes` (NULL when nil) without copying them while `body` runs; `body` must step the
+    /// statement (SQLite reads the bytes during the step). The statement is reset and its
+    /// bindings cleared before the bytes go away, so SQLite never holds a pointer to freed memory
+    /// (a bind after a step, without a reset, would be refused with SQLITE_MISUSE).
     func withBlob<T>(_ index: Int32, _ bytes: [UInt8]?, _ body: () throws -> T) rethrows -> T {
         guard let bytes else {
             sqlite3_bind_null(handle, index)
+            defer { reset() }
             return try body()
         }
         return try bytes.withUnsafeBytes { buffer in
@@ -47,7 +50,7 @@ struct RawStatement {
             } else {
                 sqlite3_bind_zeroblob(handle, index, 0)  // empty, still a blob (not NULL)
             }
-            defer { sqlite3_bind_null(handle, index) }  // no pointer outlives the bytes
+            defer { reset() }
             return try body()
         }
     }
