@@ -5,7 +5,8 @@ import Resources
 /// `bindings.jetstream` (Courier's own): output `create` publishes the bytes to `subject` (a
 /// per-call `subject` overrides it; other metadata become NATS headers) and answers after the
 /// stream's PubAck; input pulls `subject` through the durable consumer `durableName` (default the
-/// app id) and acks a message only once the app accepted it.
+/// app id) and acks a message only once the app accepted it. Streams are found as the pub/sub
+/// component finds them (`StreamDirectory`).
 public final class JetStreamBinding: InputBinding, OutputBinding {
     let broker: JetStreamBroker
     let subject: String?
@@ -15,6 +16,14 @@ public final class JetStreamBinding: InputBinding, OutputBinding {
         broker = try await JetStreamBroker(component: component, logger: logger)
         subject = component.metadata["subject"].flatMap { $0.isEmpty ? nil : $0 }
         group = component.metadata["durableName"].flatMap { $0.isEmpty ? nil : $0 } ?? appID
+        guard let subject else { return }
+        do throws(BrokerError) {
+            // Found (or made) now, so a subject no stream captures fails the start, not the first call.
+            _ = try await broker.streams.stream(for: subject)
+        } catch {
+            await broker.close()
+            throw error
+        }
     }
 
     public static func validate(_ component: Component) throws(BrokerError) {

@@ -16,7 +16,7 @@ public final class JetStreamBroker: MessageBroker {
     let options: JetStreamOptions
     let client: NatsClient
     let logger: Logger
-    private let knownStreams = Mutex<Set<String>>([])
+    let streams: StreamDirectory
     private let subscriptions = Mutex<[JetStreamSubscription]>([])
 
     /// Connects to the server named by `natsURL`.
@@ -25,47 +25,38 @@ public final class JetStreamBroker: MessageBroker {
         type = component.type
         let options = try JetStreamOptions(component: component)
         self.options = options
-        client = try await runBlocking { () throws(BrokerError) in try NatsClient(options: options) }
+        let client = try await runBlocking { () throws(BrokerError) in try NatsClient(options: options) }
+        self.client = client
+        streams = StreamDirectory(client: client, options: options)
         self.logger = logger
+        if let name = options.streamName, !options.createStreams {
+            // Courier may not create it, so a missing one is a start-up error, not a failing publish.
+            guard try await runBlocking({ () throws(BrokerError) in try client.streamExists(name) }) else {
+                await close()
+                throw BrokerError(.configuration, "jetstream: stream \(name) (streamName) does not exist and disableEntityManagement is set")
+            }
+        }
     }
 
     /// Checks the component's metadata without connecting (for `courier validate`).
     public static func validate(_ component: Component) throws(BrokerError) { _ = try JetStreamOptions(component: component) }
 
-    /// The stream that stores `topic`: `streamName`, or one stream per topic named after it.
-    func stream(for topic: String) -> String { options.streamName ?? JetStreamOptions.sanitize(topic) }
-
-    /// The durable consumer of `group` on `topic`; per topic when topics share one stream.
-    func durable(for topic: String, group: String) -> String {
-        let base = JetStreamOptions.sanitize(options.durableName ?? group)
-        return options.streamName == nil ? base : "\(base)-\(JetStreamOptions.sanitize(topic))"
-    }
-
-    private func ensureStream(_ topic: String) async throws(BrokerError) {
-        let stream = stream(for: topic)
-        let key = stream + "\u{0}" + topic
-        if knownStreams.withLock({ $0.contains(key) }) { return }
-        let client = client, memory = options.memoryStorage, replicas = options.replicas
-        try await runBlocking { () throws(BrokerError) in try client.ensureStream(stream, subject: topic, memory: memory, replicas: replicas) }
-        knownStreams.withLock { _ = $0.insert(key) }
-    }
-
     public func publish(_ message: BrokerMessage) async throws(BrokerError) {
-        try await ensureStream(message.topic)
+        _ = try await streams.stream(for: message.topic)
         let id = message.contentType == nil ? nil : EnvelopeFields.scan(message.payload)?.id
         do {
             try await client.publish(subject: message.topic, payload: message.payload, headers: message.metadata, messageID: id)
         } catch {
             // The stream may have been deleted behind our back: look again next time.
-            knownStreams.withLock { $0.removeAll() }
+            streams.forget()
             throw error
         }
     }
 
     public func subscribe(_ request: SubscribeRequest) async throws(BrokerError) -> DeliveryStream {
-        try await ensureStream(request.topic)
         let client = client, options = options, topic = request.topic
-        let stream = stream(for: topic), durable = durable(for: topic, group: request.group)
+        let stream = try await streams.stream(for: topic)
+        let durable = streams.durable(for: topic, group: request.group, in: stream)
         let pull = try await runBlocking { () throws(BrokerError) in
             try client.pullSubscribe(subject: topic, stream: stream, durable: durable, options: options)
         }
@@ -76,8 +67,9 @@ public final class JetStreamBroker: MessageBroker {
     }
 
     public func backlog(topic: String, group: String) async throws(BrokerError) -> Backlog {
-        let client = client, stream = stream(for: topic), durable = durable(for: topic, group: group)
-        return try await runBlocking { () throws(BrokerError) in try client.backlog(stream: stream, durable: durable) }
+        guard let stream = try await streams.existingStream(for: topic) else { return Backlog(undelivered: 0, inFlight: 0) }
+        let client = client, durable = streams.durable(for: topic, group: group, in: stream)
+        return try await runBlocking { () throws(BrokerError) in try client.backlog(stream: stream, subject: topic, durable: durable) }
     }
 
     public func isHealthy() async -> Bool { client.isConnected }

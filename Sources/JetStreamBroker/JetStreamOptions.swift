@@ -14,9 +14,12 @@ struct JetStreamOptions: Sendable {
     var credentials: NatsCredentials?
     var tlsClientCert: String?
     var tlsClientKey: String?
-    /// The stream every topic of this component is stored in; `nil`: one stream per topic,
-    /// named after it and created when missing.
+    /// The stream every topic of this component is stored in; `nil`: the stream whose subjects
+    /// capture the topic, or one named after the topic, created when none does.
     var streamName: String?
+    /// Whether Courier may create a stream (or add a subject to `streamName`); off with
+    /// `disableEntityManagement`, where every subject must be captured by a stream already.
+    var createStreams = true
     var durableName: String?
     var deliverPolicy = DeliverPolicy.all
     var startSequence: UInt64 = 0
@@ -52,6 +55,7 @@ struct JetStreamOptions: Sendable {
         tlsClientKey = md["tls_client_key"]
         if (tlsClientCert == nil) != (tlsClientKey == nil) { throw fail("tls_client_cert and tls_client_key must be set together") }
         streamName = md["streamName"].flatMap { $0.isEmpty ? nil : $0 }
+        createStreams = !(try r.bool("disableEntityManagement") ?? false)
         durableName = md["durableName"].flatMap { $0.isEmpty ? nil : $0 }
         if let p = md["deliverPolicy"], !p.isEmpty {
             guard let policy = DeliverPolicy(rawValue: p.lowercased()) else { throw fail("deliverPolicy must be all, last, new, sequence or time, not '\(p)'") }

@@ -177,6 +177,41 @@ final class NatsClient: Sendable {
 
     // MARK: Streams and consumers (blocking)
 
+    /// The streams whose subjects capture `subject`, from JetStream's stream-names API with a
+    /// subject filter (nats.c has no call for it, so this is the API request itself). At most one
+    /// for a literal subject: the server refuses streams with overlapping subjects.
+    func streams(capturing subject: String) throws(BrokerError) -> [String] {
+        guard let body = try? JSONSerialization.data(withJSONObject: ["subject": subject]) else {
+            throw BrokerError(.rejected, "jetstream: subject \(subject) cannot be encoded")
+        }
+        var reply: OpaquePointer?
+        let s = body.withUnsafeBytes { natsConnection_Request(&reply, handles.connection, "$JS.API.STREAM.NAMES", $0.baseAddress, Int32($0.count), 5_000) }
+        guard s == NATS_OK, let reply else {
+            throw BrokerError(.unavailable, "jetstream: looking up the stream of subject \(subject): \(Self.lastError(s))")
+        }
+        defer { natsMsg_Destroy(reply) }
+        let length = Int(natsMsg_GetDataLength(reply))
+        let data = natsMsg_GetData(reply).map { Data(bytes: $0, count: length) } ?? Data()
+        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+            throw BrokerError(.unavailable, "jetstream: the stream-names answer for \(subject) is not JSON")
+        }
+        if let error = object["error"] as? [String: Any] {
+            throw BrokerError(.unavailable, "jetstream: looking up the stream of subject \(subject): \(error["description"] ?? error)")
+        }
+        return object["streams"] as? [String] ?? []
+    }
+
+    /// Whether stream `name` exists.
+    func streamExists(_ name: String) throws(BrokerError) -> Bool {
+        var info: UnsafeMutablePointer<jsStreamInfo>?
+        var code = jsErrCode(0)
+        let s = js_GetStreamInfo(&info, handles.jetStream, name, nil, &code)
+        if let info { jsStreamInfo_Destroy(info) }
+        if s == NATS_OK { return true }
+        guard code == JSStreamNotFoundErr else { throw BrokerError(.unavailable, "jetstream stream \(name): \(Self.lastError(s))") }
+        return false
+    }
+
     /// Makes sure `stream` exists and stores `subject`: creates it, or adds the subject.
     func ensureStream(_ stream: String, subject: String, memory: Bool, replicas: Int64) throws(BrokerError) {
         var info: UnsafeMutablePointer<jsStreamInfo>?
@@ -271,9 +306,9 @@ final class NatsClient: Sendable {
         return PullSubscription(raw: sub, gate: gate)
     }
 
-    /// A consumer's pending (not yet delivered) and ack-pending counts; the stream's message count
-    /// when the consumer does not exist yet.
-    func backlog(stream: String, durable: String) throws(BrokerError) -> Backlog {
+    /// A consumer's pending (not yet delivered) and ack-pending counts; when the consumer does not
+    /// exist yet, the messages the stream holds on `subject` (a stream may hold other subjects too).
+    func backlog(stream: String, subject: String, durable: String) throws(BrokerError) -> Backlog {
         var info: UnsafeMutablePointer<jsConsumerInfo>?
         var code = jsErrCode(0)
         let s = js_GetConsumerInfo(&info, handles.jetStream, stream, durable, nil, &code)
@@ -286,9 +321,15 @@ final class NatsClient: Sendable {
         }
         if code == JSStreamNotFoundErr { return Backlog(undelivered: 0, inFlight: 0) }
         var stream_: UnsafeMutablePointer<jsStreamInfo>?
-        guard js_GetStreamInfo(&stream_, handles.jetStream, stream, nil, &code) == NATS_OK, let stream_ else { return Backlog(undelivered: 0, inFlight: 0) }
+        var options = jsOptions()
+        jsOptions_Init(&options)
+        let filter = CStrings([subject])
+        options.Stream.Info.SubjectsFilter = UnsafePointer(filter[0])
+        guard js_GetStreamInfo(&stream_, handles.jetStream, stream, &options, &code) == NATS_OK, let stream_ else { return Backlog(undelivered: 0, inFlight: 0) }
         defer { jsStreamInfo_Destroy(stream_) }
-        return Backlog(undelivered: Int64(stream_.pointee.State.Msgs), inFlight: 0)
+        guard let subjects = stream_.pointee.State.Subjects else { return Backlog(undelivered: 0, inFlight: 0) }
+        let held = (0..<Int(subjects.pointee.Count)).reduce(UInt64(0)) { $0 + subjects.pointee.List[$1].Msgs }
+        return Backlog(undelivered: Int64(held), inFlight: 0)
     }
 
     /// Waits (up to 10 s) for outstanding publishes, then closes the connection. Blocking.

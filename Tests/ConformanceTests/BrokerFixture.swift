@@ -51,7 +51,7 @@ struct BrokerFixture: Sendable, CustomStringConvertible {
         Set((ProcessInfo.processInfo.environment["COURIER_SKIP_FIXTURES"] ?? "").split(separator: ",").map(String.init))
     }
 
-    static let all: [BrokerFixture] = [embedded, redis, kafkaTansu, kafkaNoida, jetstream, rabbitmq, mqtt]
+    static let all: [BrokerFixture] = [embedded, redis, kafkaTansu, kafkaNoida, jetstream, jetstreamProvisioned, rabbitmq, mqtt]
 
     static let embedded = BrokerFixture(name: "embedded", make: {
         var options = EmbeddedOptions()
@@ -155,10 +155,45 @@ extension BrokerFixture {
         })
     }()
 
+    /// NATS JetStream against streams an operator made beforehand (with nats-py, as `nats stream
+    /// add` would): each topic's stream is named otherwise and captures a second subject too, and
+    /// the component may not create streams (`disableEntityManagement`), so every case runs on the
+    /// stream Courier found by subject.
+    static let jetstreamProvisioned: BrokerFixture = {
+        guard let url = ProcessInfo.processInfo.environment["NATS_URL"], !url.isEmpty else {
+            return BrokerFixture(name: "jetstream-provisioned", make: nil, unavailableReason: "NATS_URL is not set (scripts/brokers start nats; eval \"$(scripts/brokers env)\")")
+        }
+        guard ProcessInfo.processInfo.environment["COURIER_PYTHON"] != nil else {
+            return BrokerFixture(name: "jetstream-provisioned", make: nil, unavailableReason: "COURIER_PYTHON (a Python with nats-py, made by scripts/test) is not set")
+        }
+        let provisioned: [String: String] = ["disableEntityManagement": "true"]
+        return BrokerFixture(name: "jetstream-provisioned", make: {
+            try await JetStreamBroker(component: jetstreamComponent(url: url, provisioned), logger: logger)
+        }, isolated: {
+            let port = 26_222 + Int.random(in: 0..<1000)
+            let env = ["NATS_PORT": "\(port)", "NATS_MON_PORT": "\(port + 1000)",
+                       "BROKERS_DIR": FileManager.default.temporaryDirectory.appendingPathComponent("conformance-nats-\(port)").path]
+            try await BrokerScript.run(env: env, "start", "nats")
+            let serverURL = "nats://127.0.0.1:\(port)"
+            let broker = try await JetStreamBroker(component: jetstreamComponent(url: serverURL, provisioned), logger: logger)
+            return IsolatedServer(broker: broker,
+                                  restart: { try await BrokerScript.run(env: env, "restart", "nats") },
+                                  stop: { try await BrokerScript.run(env: env, "stop", "nats") },
+                                  prepare: { _, topic in try await provisionStream(url: serverURL, topic: topic) })
+        }, prepare: { _, topic in try await provisionStream(url: url, topic: topic) })
+    }()
+
+    /// Stream `OPS_<topic>` with subjects `<topic>` and `<topic>.audit`, made by nats-py.
+    static func provisionStream(url: String, topic: String) async throws {
+        let script = BrokerScript.root.appendingPathComponent("Tests/clients/brokerctl.py").path
+        try await BrokerScript.spawn(ProcessInfo.processInfo.environment["COURIER_PYTHON"]!, [script, "jetstream-add-stream", "OPS_\(topic)", topic, "\(topic).audit"],
+                                     env: ["NATS_URL": url])
+    }
+
     /// The server's default AckWait (30 s): a shorter one redelivers messages that merely wait in a
     /// busy test process, which breaks the ordering case.
-    static func jetstreamComponent(url: String) -> Component {
-        Component(name: "pubsub", type: "pubsub.jetstream", metadata: ComponentMetadata(["natsURL": url]))
+    static func jetstreamComponent(url: String, _ extra: [String: String] = [:]) -> Component {
+        Component(name: "pubsub", type: "pubsub.jetstream", metadata: ComponentMetadata(["natsURL": url].merging(extra) { $1 }))
     }
 }
 
@@ -231,19 +266,22 @@ struct IsolatedServer: Sendable {
 enum BrokerScript {
     static var root: URL { URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent() }
 
-    /// Spawns the script and waits for it with `waitpid` on a dispatch queue (not the cooperative pool).
     static func run(env extra: [String: String] = [:], _ arguments: String...) async throws {
-        let script = root.appendingPathComponent("scripts/brokers").path
+        try await spawn(root.appendingPathComponent("scripts/brokers").path, arguments, env: extra)
+    }
+
+    /// Spawns `executable` and waits for it with `waitpid` on a dispatch queue (not the cooperative pool).
+    static func spawn(_ executable: String, _ arguments: [String], env extra: [String: String]) async throws {
         let status: Int32 = await withCheckedContinuation { continuation in
             DispatchQueue.global().async {
-                let argv = ([script] + arguments).map { strdup($0) } + [nil]
+                let argv = ([executable] + arguments).map { strdup($0) } + [nil]
                 defer { argv.forEach { free($0) } }
                 var environment = ProcessInfo.processInfo.environment
                 for (k, v) in extra { environment[k] = v }
                 let envp = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
                 defer { envp.forEach { free($0) } }
                 var pid: pid_t = 0
-                guard posix_spawn(&pid, script, nil, nil, argv, envp) == 0 else {
+                guard posix_spawn(&pid, executable, nil, nil, argv, envp) == 0 else {
                     continuation.resume(returning: -1)
                     return
                 }
@@ -252,6 +290,6 @@ enum BrokerScript {
                 continuation.resume(returning: status)
             }
         }
-        guard status == 0 else { throw ConformanceFailure("scripts/brokers \(arguments.joined(separator: " ")) failed (status \(status))") }
+        guard status == 0 else { throw ConformanceFailure("\(executable) \(arguments.joined(separator: " ")) failed (status \(status))") }
     }
 }

@@ -88,10 +88,40 @@ import Testing
         await two.close()
     }
 
+    /// A stream provisioned beforehand that holds other subjects too: before any consumer exists the
+    /// backlog counts only the topic's messages, and the durable consumer reads only them.
+    @Test func backlogOnAProvisionedStreamCountsOnlyTheTopic() async throws {
+        guard let url = AdapterTest.server("NATS_URL"), ProcessInfo.processInfo.environment["COURIER_PYTHON"] != nil else { return }
+        let topic = AdapterTest.topic("shared")
+        try await BrokerFixture.provisionStream(url: url, topic: topic)
+        let b = try await broker(url, ["disableEntityManagement": "true"])
+        for i in 0..<3 { try await b.publish(BrokerMessage(topic: topic, payload: Array("t\(i)".utf8))) }
+        for i in 0..<5 { try await b.publish(BrokerMessage(topic: "\(topic).audit", payload: Array("a\(i)".utf8))) }
+        let before = try await b.backlog(topic: topic, group: "g")
+        #expect(before.undelivered == 3 && before.inFlight == 0, "\(before)")
+        let s = try await b.subscribe(SubscribeRequest(topic: topic, group: "g"))
+        #expect(Set(try await AdapterTest.collect(s, max: 8, within: 2)) == ["t0", "t1", "t2"])
+        var after = try await b.backlog(topic: topic, group: "g")
+        for _ in 0..<20 where after.undelivered + after.inFlight > 0 {  // acks are sent without waiting for the server
+            try await Task.sleep(for: .milliseconds(100))
+            after = try await b.backlog(topic: topic, group: "g")
+        }
+        #expect(after.undelivered == 0 && after.inFlight == 0, "\(after)")
+        await b.close()
+    }
+
+    @Test func missingStreamNameStreamStopsTheStartWithoutEntityManagement() async throws {
+        guard let url = AdapterTest.server("NATS_URL") else { return }
+        await #expect(throws: BrokerError.self) {
+            _ = try await broker(url, ["streamName": "NOT_THERE_\(UUID().uuidString.prefix(6))", "disableEntityManagement": "true"])
+        }
+    }
+
     @Test func badOptionsAreConfigurationErrors() async {
         for md in [[:], ["natsURL": "nats://x", "deliverPolicy": "sometimes"], ["natsURL": "nats://x", "deliverPolicy": "sequence"],
                    ["natsURL": "nats://x", "ackPolicy": "none"], ["natsURL": "nats://x", "ackWait": "soon"], ["natsURL": "nats://x", "jwt": "j"],
-                   ["natsURL": "nats://x", "jwt": "a.b.c", "seedKey": "SAxyz"], ["natsURL": "nats://x", "jwt": "not-a-jwt", "seedKey": "SUxyz"]] {
+                   ["natsURL": "nats://x", "jwt": "a.b.c", "seedKey": "SAxyz"], ["natsURL": "nats://x", "jwt": "not-a-jwt", "seedKey": "SUxyz"],
+                   ["natsURL": "nats://x", "disableEntityManagement": "sometimes"]] {
             await #expect(throws: BrokerError.self, "\(md)") { _ = try await broker(md["natsURL"] ?? "", md) }
         }
     }

@@ -30,6 +30,22 @@ enum BrokerCtl {
         guard status == 0 else { throw TestFailure("brokerctl produce \(kind) \(target) failed: \(output)") }
     }
 
+    /// Provisions JetStream stream `name` capturing `subjects`, as an operator would.
+    static func addJetStreamStream(_ name: String, subjects: [String]) async throws {
+        let (status, output) = try await offPool { try run(["jetstream-add-stream", name] + subjects) }
+        guard status == 0 else { throw TestFailure("brokerctl jetstream-add-stream \(name) failed: \(output)") }
+    }
+
+    /// Every JetStream stream: its subjects and how many messages it holds.
+    static func jetStreamStreams() async throws -> [String: (subjects: [String], messages: Int)] {
+        let (status, output) = try await offPool { try run(["jetstream-streams"]) }
+        guard status == 0, let line = output.split(separator: "\n").last,
+              let object = (try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: [String: Any]] else {
+            throw TestFailure("brokerctl jetstream-streams failed: \(output)")
+        }
+        return object.mapValues { ($0["subjects"] as? [String] ?? [], $0["messages"] as? Int ?? -1) }
+    }
+
     /// Runs blocking process I/O on a thread of its own: neither the cooperative pool (two threads
     /// here, which also run the in-process Courier of the other tests) nor Dispatch's global queue
     /// (as wide as the cores; Courier's `runBlocking` C calls queue behind a waiting process there).

@@ -3,10 +3,14 @@
 
     brokerctl.py produce KIND TARGET COUNT [--prefix P] [--start N]
     brokerctl.py consume KIND TARGET COUNT [--timeout S]
+    brokerctl.py jetstream-add-stream NAME SUBJECT [SUBJECT...]
+    brokerctl.py jetstream-streams
 
 produce writes COUNT messages whose bytes are {"n":<i>} (i from --start), each with key
 "k<i>" and a header h=v where the protocol has them. consume prints "ready" once subscribed,
 then one JSON line per message: {"data": <text>, "key": ..., "headers": {...}, "topic": ...}.
+jetstream-add-stream provisions a stream as an operator would (file storage, as `nats stream add`);
+jetstream-streams prints {"<stream>": {"subjects": [...], "messages": N}} for every stream.
 Broker addresses come from the environment scripts/brokers exports (KAFKA_BROKERS, AMQP_URL,
 MQTT_URL, REDIS_URL, NATS_URL). TARGET is the topic, queue, stream or subject.
 """
@@ -169,7 +173,27 @@ async def nats_consume(subject, count, timeout):
     await nc.close()
 
 
+async def nats_add_stream(name, subjects):
+    import nats
+    nc = await nats.connect(os.environ["NATS_URL"])
+    await nc.jetstream().add_stream(name=name, subjects=subjects)
+    await nc.close()
+
+
+async def nats_streams():
+    import nats
+    nc = await nats.connect(os.environ["NATS_URL"])
+    infos = await nc.jetstream().streams_info()
+    out({i.config.name: {"subjects": i.config.subjects, "messages": i.state.messages} for i in infos})
+    await nc.close()
+
+
 def main():
+    if sys.argv[1:2] == ["jetstream-add-stream"]:
+        asyncio.run(nats_add_stream(sys.argv[2], sys.argv[3:]))
+        return out("done")
+    if sys.argv[1:2] == ["jetstream-streams"]:
+        return asyncio.run(nats_streams())
     ap = argparse.ArgumentParser()
     ap.add_argument("action", choices=["produce", "consume"])
     ap.add_argument("kind", choices=["kafka", "rabbitmq", "mqtt", "redis", "jetstream"])
