@@ -254,6 +254,9 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]),
+        .testTarget(
+            name: "HTTPAPITests",
+            dependencies: ["HTTPAPI", "Delivery", .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOEmbedded", package: "swift-nio")]),
         .testTarget(name: "BindingsTests", dependencies: ["Bindings", "BrokerKit", "Resources"]),
         .testTarget(name: "GRPCAPITests", dependencies: ["GRPCAPI", "DaprProto", "Delivery", "Resources", .product(name: "SwiftProtobuf", package: "swift-protobuf")]),
         .testTarget(

@@ -193,13 +193,14 @@ public final class CourierRuntime: Sendable {
                                    bindings: hub)
         var apiLogger = logger
         apiLogger.logLevel = max(logger.logLevel, .notice)
-        let connectionGuard = ConnectionGuard(limit: FileLimit.connectionBudget(wanted: options.httpMaxConnections),
-                                              headTimeout: .init(options.httpRequestHeadTimeout))
+        DescriptorBudget.raiseSoftLimit()
+        let connectionGuard = ConnectionGuard(limit: options.httpMaxConnections, headTimeout: .init(options.httpRequestHeadTimeout))
         let api = Application(router: router.build(),
                               server: .guardedHTTP1(configuration: .init(additionalChannelHandlers: [UpgradeCloseHandler()],
                                                                          idleTimeout: .init(options.httpIdleTimeout)),
                                                     connectionGuard: connectionGuard, publishFastPath: router),
                               configuration: .init(address: .hostname(options.httpAddress, port: options.httpPort), serverName: "courier"),
+                              onServerRunning: { [apiLogger] in await connectionGuard.pace(accepting: $0, logger: apiLogger) },
                               logger: apiLogger)
         let registry = MetricsSetup.registry()
         let metricsRouter = Router()

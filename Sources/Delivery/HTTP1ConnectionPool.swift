@@ -7,8 +7,9 @@ import Synchronization
 /// delivery path toward the app. A request costs one hop onto the connection's event loop and one
 /// back; there is no per-request task tree or state machine beyond `HTTP1ExchangeHandler`.
 ///
-/// Idle connections are reused most recently used first; at `maxConnections` a caller waits for
-/// one to come back. A request that finds its reused connection already closed by the app is sent
+/// Idle connections are reused most recently used first; at `maxConnections`, or when the
+/// process's `DescriptorBudget` has no descriptor left for a new one, a caller waits for one to
+/// come back (a pool's first connection is always allowed). A request that finds its reused connection already closed by the app is sent
 /// once more on a new connection (deliveries are at-least-once, so this never loses an event).
 public final class HTTP1ConnectionPool: Sendable {
     public let host: String
@@ -17,6 +18,7 @@ public final class HTTP1ConnectionPool: Sendable {
     let group: any EventLoopGroup
     let idleTimeout: TimeAmount
     let connectTimeout: TimeAmount
+    let budget: DescriptorBudget
     private let state = Mutex(State())
 
     private struct State {
@@ -27,12 +29,13 @@ public final class HTTP1ConnectionPool: Sendable {
         var isShutDown = false
         var all: [ObjectIdentifier: any Channel] = [:]
 
-        /// The most recently used open idle connection, else a slot for a new one; nil at the limit.
-        mutating func grant(maxConnections: Int) -> Lease? {
+        /// The most recently used open idle connection, else a slot for a new one; nil at the
+        /// limit or when the descriptor budget is spent.
+        mutating func grant(maxConnections: Int, budget: DescriptorBudget) -> Lease? {
             while let channel = idle.popLast() {
                 if channel.isActive { return .reuse(channel) }
             }
-            guard open < maxConnections else { return nil }
+            guard open < maxConnections, budget.openOutbound(force: open == 0) else { return nil }
             open += 1
             return .connect
         }
@@ -44,13 +47,15 @@ public final class HTTP1ConnectionPool: Sendable {
     }
 
     public init(host: String, port: Int, maxConnections: Int = 1024, idleTimeout: TimeAmount = .seconds(60),
-                connectTimeout: TimeAmount = .seconds(10), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+                connectTimeout: TimeAmount = .seconds(10), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+                budget: DescriptorBudget = .process) {
         self.host = host
         self.port = port
         self.maxConnections = max(1, maxConnections)
         self.idleTimeout = idleTimeout
         self.connectTimeout = connectTimeout
         self.group = group
+        self.budget = budget
     }
 
     /// Sends one request and collects the response (the body up to `maxResponseBytes`).
@@ -109,7 +114,7 @@ public final class HTTP1ConnectionPool: Sendable {
     private func acquire() async throws -> (any Channel, reused: Bool) {
         let lease: Lease? = try state.withLock { s in
             if s.isShutDown { throw HTTP1ExchangeError.shutDown }
-            return s.grant(maxConnections: maxConnections)
+            return s.grant(maxConnections: maxConnections, budget: budget)
         }
         let granted: Lease
         if let lease { granted = lease } else { granted = try await wait() }
@@ -137,7 +142,7 @@ public final class HTTP1ConnectionPool: Sendable {
                     if s.isShutDown { return .failure(HTTP1ExchangeError.shutDown) }
                     if Task.isCancelled { return .failure(CancellationError()) }
                     // A connection may have come back between the first look and now.
-                    if let lease = s.grant(maxConnections: maxConnections) { return .success(lease) }
+                    if let lease = s.grant(maxConnections: maxConnections, budget: budget) { return .success(lease) }
                     s.waiters.append((id, continuation))
                     return nil
                 }
@@ -172,16 +177,19 @@ public final class HTTP1ConnectionPool: Sendable {
         }
     }
 
-    /// A connection closed (or never opened): its slot goes to the first waiter.
+    /// A connection closed (or never opened): its slot (and descriptor) goes to the first waiter,
+    /// or back to the budget.
     private func connectionGone(_ channel: (any Channel)?) {
         let waiter = state.withLock { s -> CheckedContinuation<Lease, any Error>? in
-            s.open -= 1
             if let channel {
                 s.all[ObjectIdentifier(channel)] = nil
                 s.idle.removeAll { $0 === channel }
             }
-            guard !s.isShutDown, !s.waiters.isEmpty else { return nil }
-            s.open += 1
+            guard !s.isShutDown, !s.waiters.isEmpty else {
+                s.open -= 1
+                budget.outboundClosed()
+                return nil
+            }
             return s.waiters.removeFirst().continuation
         }
         waiter?.resume(returning: .connect)

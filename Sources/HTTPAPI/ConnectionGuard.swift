@@ -1,9 +1,12 @@
+import Delivery
+import Logging
 import NIOCore
 import Synchronization
 
 /// Bounds the connections of the HTTP API and how long a request head may take to arrive.
 ///
-/// - At most `limit` connections are open. When a new one would exceed it, the connection that has
+/// - At most `limit` connections are open, and never more than the process's `DescriptorBudget`
+///   leaves beside the outbound connections. When a new one would exceed that, the connection that has
 ///   been idle (between requests) the longest is closed to make room, so a flood of idle keep-alive
 ///   sockets cannot lock out health probes; with no idle one to close, the new connection gets `503`
 ///   and is closed at once (it never waits in the kernel's accept queue while the process runs out
@@ -14,6 +17,7 @@ import Synchronization
 public final class ConnectionGuard: Sendable {
     public let limit: Int
     public let headTimeout: TimeAmount
+    let budget: DescriptorBudget
 
     /// One admitted connection. Its idle mark is an atomic the connection's own event loop
     /// writes on every request and response, so that path takes no shared lock; only admission,
@@ -32,10 +36,14 @@ public final class ConnectionGuard: Sendable {
     }
     private let state = Mutex(State())
 
-    public init(limit: Int, headTimeout: TimeAmount) {
+    public init(limit: Int, headTimeout: TimeAmount, budget: DescriptorBudget = .process) {
         self.limit = max(limit, 1)
         self.headTimeout = headTimeout
+        self.budget = budget
     }
+
+    /// How many connections may be open now.
+    var cap: Int { min(limit, budget.inboundRoom) }
 
     /// The number of open connections (for tests and metrics).
     public var openConnections: Int { state.withLock { $0.slots.count } }
@@ -45,29 +53,62 @@ public final class ConnectionGuard: Sendable {
     func admit(_ channel: any Channel) -> Slot? {
         let slot = Slot(channel)
         slot.markIdle(true)
-        let limit = self.limit
-        let (admitted, evict) = state.withLock { s -> (Bool, (any Channel)?) in
-            var evicted: (any Channel)?
-            if s.slots.count >= limit {
-                var oldest: (key: ObjectIdentifier, since: UInt64)?
-                for (key, other) in s.slots {
-                    let since = other.idleSince.load(ordering: .relaxed)
-                    if since != 0, since < oldest?.since ?? .max { oldest = (key, since) }
-                }
-                guard let oldest, let victim = s.slots.removeValue(forKey: oldest.key) else { return (false, nil) }
-                evicted = victim.channel
+        let cap = self.cap
+        let (admitted, evict) = state.withLock { s -> (Bool, [any Channel]) in
+            var evicted: [any Channel] = []
+            if s.slots.count >= cap {
+                evicted = Self.removeLongestIdle(1, from: &s.slots)
+                guard !evicted.isEmpty else { return (false, []) }
             }
             s.slots[ObjectIdentifier(channel)] = slot
             return (true, evicted)
         }
-        evict?.close(promise: nil)
+        for channel in evict { channel.close(promise: nil) }
+        // One in, as many out: the budget's inbound count follows the slots.
+        if admitted { budget.inboundOpened() }
+        for _ in evict { budget.inboundClosed() }
         return admitted ? slot : nil
+    }
+
+    /// Closes up to `count` of the longest-idle connections (never one with a request in
+    /// progress), to free descriptors; returns how many it closed.
+    func shed(_ count: Int) -> Int {
+        let evicted = state.withLock { Self.removeLongestIdle(count, from: &$0.slots) }
+        for channel in evicted {
+            channel.close(promise: nil)
+            budget.inboundClosed()
+        }
+        return evicted.count
+    }
+
+    /// Removes the `count` slots idle the longest (fewer if fewer are idle).
+    private static func removeLongestIdle(_ count: Int, from slots: inout [ObjectIdentifier: Slot]) -> [any Channel] {
+        guard count > 0 else { return [] }
+        var idle: [(key: ObjectIdentifier, since: UInt64)] = []
+        for (key, slot) in slots {
+            let since = slot.idleSince.load(ordering: .relaxed)
+            if since != 0 { idle.append((key, since)) }
+        }
+        let victims = count == 1 ? idle.min { $0.since < $1.since }.map { [$0] } ?? [] : Array(idle.sorted { $0.since < $1.since }.prefix(count))
+        return victims.compactMap { slots.removeValue(forKey: $0.key)?.channel }
     }
 
     /// Forgets a closed connection (a no-op for one already evicted: its place went to another).
     func release(_ channel: any Channel) {
         let id = ObjectIdentifier(channel)
-        state.withLock { _ = $0.slots.removeValue(forKey: id) }
+        if state.withLock({ $0.slots.removeValue(forKey: id) }) != nil { budget.inboundClosed() }
+    }
+
+    /// Puts an `AcceptPacer` in front of the API's listening channel (from Hummingbird's
+    /// `onServerRunning`), so running out of descriptors frees some instead of spinning on accept.
+    public func pace(accepting channel: any Channel, logger: Logger) async {
+        do {
+            try await channel.eventLoop.submit {
+                try channel.pipeline.syncOperations.addHandler(AcceptPacer(connectionGuard: self, logger: logger), position: .first)
+            }.get()
+        } catch {
+            logger.error("could not guard the API's accept loop: \(error)")
+        }
     }
 
     /// The handler for one connection; it goes first in the pipeline, before the HTTP decoder.
