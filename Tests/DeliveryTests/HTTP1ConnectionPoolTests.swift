@@ -147,6 +147,29 @@ import Testing
         }
     }
 
+    /// Outbound connections draw on the process's descriptor budget: with room for three beside 17
+    /// inbound ones, ten concurrent requests share three connections, and every descriptor goes
+    /// back to the budget when the pool shuts down.
+    @Test func theDescriptorBudgetBoundsNewConnections() async throws {
+        let budget = DescriptorBudget(limit: { DescriptorBudget.reserve + 20 })
+        for _ in 0..<17 { budget.inboundOpened() }
+        let server = try await TestServer.start()
+        let pool = HTTP1ConnectionPool(host: "127.0.0.1", port: server.port, maxConnections: 64, budget: budget)
+        let channel = AppChannel(pool: pool, apiToken: nil)
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<10 {
+                group.addTask { try await channel.send(method: .POST, path: "/slow", timeout: 30).status }
+            }
+            for try await status in group { #expect(status == 200) }
+        }
+        #expect(server.accepted == 3 && server.mostAtOnce == 3)
+        #expect(budget.outboundCount == 3)
+        await pool.shutdown()
+        try await server.stop()
+        for _ in 0..<50 where budget.outboundCount > 0 { try await Task.sleep(for: .milliseconds(20)) }  // closes land on the event loop
+        #expect(budget.outboundCount == 0)
+    }
+
     @Test func nothingListeningIsAnError() async throws {
         let pool = HTTP1ConnectionPool(host: "127.0.0.1", port: 1, connectTimeout: .seconds(2))
         let channel = AppChannel(pool: pool, apiToken: nil)
