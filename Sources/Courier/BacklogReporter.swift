@@ -10,19 +10,20 @@ import ServiceLifecycle
 /// published as `courier_binding_backlog{binding}` (and served at
 /// `GET /v1.0-alpha1/bindings/{name}/backlog`).
 struct BacklogReporter: Service {
-    let subscriptions: SubscriptionManager
-    let pubsubs: [String: SubscriptionManager.PubSub]
+    let apps: [AppUnit]
     let bindings: InputBindingService
     let interval: Duration
 
     func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            for s in subscriptions.activeSubscriptions {
-                guard let pubsub = pubsubs[s.pubsubName],
-                      let backlog = try? await pubsub.broker.backlog(topic: s.topic, group: pubsub.consumerGroup) else { continue }
-                Gauge(label: "courier_pubsub_backlog",
-                      dimensions: [("pubsub", s.pubsubName), ("topic", s.topic), ("group", pubsub.consumerGroup)])
-                    .record(backlog.total)
+            for app in apps {
+                for s in app.subscriptions.activeSubscriptions {
+                    guard let pubsub = app.pubsubs[s.pubsubName],
+                          let backlog = try? await pubsub.broker.backlog(topic: s.topic, group: pubsub.consumerGroup) else { continue }
+                    Gauge(label: "courier_pubsub_backlog",
+                          dimensions: [("pubsub", s.pubsubName), ("topic", s.topic), ("group", pubsub.consumerGroup)])
+                        .record(backlog.total)
+                }
             }
             for (name, backlog) in await bindings.backlogs() {
                 Gauge(label: "courier_binding_backlog", dimensions: [("binding", name)]).record(backlog.total)

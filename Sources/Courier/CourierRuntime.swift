@@ -25,7 +25,10 @@ public final class CourierRuntime: Sendable {
     public let options: CourierOptions
     public let resources: ResourceSet
     public let brokers: [String: any MessageBroker]
+    /// The flag app's subscriptions (`--app-id`).
     public let subscriptions: SubscriptionManager
+    /// Every app served: the flag app first, then each `App` resource.
+    public let apps: [AppUnit]
     /// Output bindings (`POST /v1.0/bindings/{name}`).
     public let bindings: BindingHub
     /// Input bindings being read.
@@ -107,41 +110,44 @@ public final class CourierRuntime: Sendable {
         }
         self.brokers = brokers
 
-        // Delivery toward the app.
+        // Delivery toward the apps: the flag app (`--app-id`/`--app-port`), then every `App`.
         let metrics = DeliveryMetrics(appID: options.appID, namespace: options.namespace ?? "")
         // HTTP bindings (`bindings.http`) call out through AsyncHTTPClient.
         var clientConfig = HTTPClient.Configuration()
         clientConfig.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
         clientConfig.tracing.tracer = nil  // Courier propagates trace context itself; no per-request spans
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfig)
-        var appCallback: AppCallbackClient?
-        var appPool: HTTP1ConnectionPool?
-        let channel: AppTarget?
-        switch (options.appPort, options.appProtocol) {
-        case (let port?, "grpc"):
-            let callback = try AppCallbackClient(host: options.appChannelAddress, port: port, apiToken: options.appAPIToken, logger: logger)
-            appCallback = callback
-            channel = .grpc(callback)
-        case (let port?, _):
-            // Each subscription has its own in-flight window (64 by default); the pool must hold more
-            // than one window, or a subscription whose route hangs takes every connection to the app
-            // and starves the others (with 64, a hanging /a left /b 0 of 300 events).
-            let pool = HTTP1ConnectionPool(host: options.appChannelAddress, port: port, maxConnections: 1024)
-            appPool = pool
-            channel = .http(AppChannel(pool: pool, apiToken: options.appAPIToken))
-        case (nil, _):
-            channel = nil
+        var units: [AppUnit] = []
+        do {
+            units.append(try AppUnit(id: options.appID, address: options.appPort.map { .init(scheme: "http", host: options.appChannelAddress, port: $0) },
+                                     protocolName: options.appProtocol, appToken: options.appAPIToken, maxConcurrency: options.appMaxConcurrency,
+                                     pubsubs: pubsubs, group: \.consumerGroup, resources: resources, namespace: options.namespace ?? "", logger: logger))
+            for app in resources.apps {
+                // An App's consumer group is its id on every pub/sub, whatever the component's
+                // consumerID (which names the flag app's group).
+                units.append(try AppUnit(id: app.id, address: app.address, protocolName: app.protocolName, appToken: AppSpec.literal(app.appToken),
+                                         maxConcurrency: app.maxConcurrency, pubsubs: pubsubs, group: { _ in app.id }, resources: resources,
+                                         namespace: options.namespace ?? "", logger: logger))
+            }
+        } catch {
+            for unit in units { await unit.close() }
+            for broker in brokers.values { await broker.close() }
+            try? await client.shutdown()
+            throw StartupError(problems: ["app channel: \(error)"])
         }
-        let subscriptions = SubscriptionManager(appID: options.appID, pubsubs: pubsubs, channel: channel,
-                                                declarative: resources.subscriptions, resiliencies: resources.resiliencies,
-                                                maxConcurrency: options.appMaxConcurrency, logger: logger, metrics: metrics)
+        let apps = units
+        let flagApp = units[0]
+        let channel = flagApp.subscriptions.channel
+        let subscriptions = flagApp.subscriptions
         self.subscriptions = subscriptions
+        self.apps = apps
 
         // Bindings: output through the hub, input through a runner each.
         let bindingMetrics = BindingMetrics(appID: options.appID, namespace: options.namespace ?? "")
         var loaded: [(component: Component, binding: BindingComponent, settings: BindingSettings)] = []
         let bindingContext = BindingRegistry.Context(appID: options.appID, dataDirectory: options.dataDirectory, httpClient: client, logger: logger)
-        for component in resources.components where component.category == "bindings" {
+        // Bindings serve the flag app (input bindings to `App`s are not delivered yet).
+        for component in resources.components where component.category == "bindings" && component.isVisible(to: options.appID) {
             do {
                 let settings = try BindingSettings(component: component)
                 let binding = try await bindingRegistry.make(component, context: bindingContext)
@@ -160,7 +166,8 @@ public final class CourierRuntime: Sendable {
                 throw StartupError(problems: ["\(component.location): component '\(component.name)' (\(component.type)) failed to start: \(error)"])
             }
         }
-        let hub = BindingHub(components: loaded, resiliencies: resources.resiliencies, metrics: bindingMetrics)
+        let resiliencies = resources.resiliencies(for: options.appID)
+        let hub = BindingHub(components: loaded, resiliencies: resiliencies, metrics: bindingMetrics)
         self.bindings = hub
         let inboundBreakers = CircuitBreakerRegistry()
         var inputs: [String: any InputBinding] = [:]
@@ -168,7 +175,7 @@ public final class CourierRuntime: Sendable {
         for (component, binding, settings) in loaded {
             guard let input = binding.input, settings.inputAllowed else { continue }
             inputs[component.name] = input
-            let policy = InboundPolicy(resolved: resources.resiliencies.policy(component: component.name, category: "bindings", direction: .inbound),
+            let policy = InboundPolicy(resolved: resiliencies.policy(component: component.name, category: "bindings", direction: .inbound),
                                        breakers: inboundBreakers)
             runners.append(InputBindingRunner(name: component.name, type: component.type, binding: input, settings: settings,
                                               channel: channel, hub: hub, policy: policy, metrics: bindingMetrics, logger: logger))
@@ -183,8 +190,9 @@ public final class CourierRuntime: Sendable {
             appID: options.appID, runtimeVersion: Self.version, components: infos,
             appConnection: .init(port: options.appPort, protocolName: options.appProtocol, channelAddress: options.appChannelAddress,
                                  maxConcurrency: max(options.appMaxConcurrency, 0)),
-            resiliencyNames: resources.resiliencies.map(\.name),
-            appReady: { subscriptions.isReady }, subscriptions: { subscriptions.activeSubscriptions + streaming.active })
+            resiliencyNames: resiliencies.map(\.name),
+            appReady: { apps.allSatisfy(\.subscriptions.isReady) }, subscriptions: { subscriptions.activeSubscriptions + streaming.active },
+            apps: { var all: [AppStatus] = []; for app in apps { all.append(await app.status()) }; return all })
         self.state = state
         let publisher = Publisher(appID: options.appID, targets: targets, metrics: PublishMetrics { component, topic, success, seconds in
             metrics.egress(component: component, topic: topic, success: success, seconds: seconds)
@@ -215,12 +223,11 @@ public final class CourierRuntime: Sendable {
 
         var config = ServiceGroupConfiguration(
             services: [
-                .init(service: Closer(brokers: Array(brokers.values), bindings: hub, client: client, appPool: appPool), serviceName: "brokers"),
-            ] + (appCallback.map { [.init(service: $0, serviceName: "app-grpc")] } ?? []) + [
-                .init(service: subscriptions, successTerminationBehavior: .ignore, serviceName: "subscriptions"),
+                .init(service: Closer(brokers: Array(brokers.values), bindings: hub, client: client, apps: apps), serviceName: "brokers"),
+            ] + apps.flatMap(\.services) + [
                 .init(service: inputService, successTerminationBehavior: .ignore, serviceName: "input-bindings"),
                 .init(service: metricsApp, serviceName: "metrics"),
-                .init(service: BacklogReporter(subscriptions: subscriptions, pubsubs: pubsubs, bindings: inputService,
+                .init(service: BacklogReporter(apps: apps, bindings: inputService,
                                                 interval: options.backlogReportInterval),
                       successTerminationBehavior: .ignore, serviceName: "backlog"),
                 .init(service: api, serviceName: "http-api"),
@@ -254,18 +261,18 @@ public final class CourierRuntime: Sendable {
     }
 }
 
-/// The last service to stop: closes brokers, bindings and the app HTTP client once deliveries drained.
+/// The last service to stop: closes brokers, bindings and the apps' connections once deliveries drained.
 struct Closer: Service {
     let brokers: [any MessageBroker]
     let bindings: BindingHub
     let client: HTTPClient
-    let appPool: HTTP1ConnectionPool?
+    let apps: [AppUnit]
 
     func run() async throws {
         try? await gracefulShutdown()
         for broker in brokers { await broker.close() }
         await bindings.close()
         try? await client.shutdown()
-        await appPool?.shutdown()
+        for app in apps { await app.close() }
     }
 }

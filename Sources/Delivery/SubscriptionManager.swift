@@ -25,7 +25,8 @@ public final class SubscriptionManager: Service, Sendable {
 
     let appID: String
     let pubsubs: [String: PubSub]
-    let channel: AppTarget?
+    /// How the app is reached; `nil` without one (no `--app-port`).
+    public let channel: AppTarget?
     let declarative: [SubscriptionSpec]
     let resiliencies: [ResiliencySpec]
     let breakers = CircuitBreakerRegistry()

@@ -57,6 +57,9 @@ public struct SidecarRouter: Sendable {
         router.get("/v1.0-alpha1/bindings/:name/backlog") { _, context in
             await self.bindingBacklog(name: context.parameters.get("name") ?? "")
         }
+        router.get("/v1.0-alpha1/apps") { _, _ in
+            JSONResponse.make(status: .ok, body: AppStatus.document(await self.state.apps()))
+        }
         router.get("/v1.0/healthz") { request, _ in self.healthz(request) }
         router.get("/v1.0/healthz/outbound") { _, _ in Response(status: .noContent) }
         router.get("/v1.0/metadata") { _, _ in

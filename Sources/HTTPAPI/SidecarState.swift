@@ -44,12 +44,14 @@ public final class SidecarState: Sendable {
     public let appReady: @Sendable () -> Bool
     /// Active subscriptions, for the metadata API.
     public let subscriptions: @Sendable () -> [SubscriptionSpec]
+    /// Every app served (the flag app first, then `App` resources), for `GET /v1.0-alpha1/apps`.
+    public let apps: @Sendable () async -> [AppStatus]
     private let extended = Mutex<[String: String]>([:])
     private let shutdown = Mutex<(@Sendable (Bool) -> Void)?>(nil)
 
     public init(appID: String, runtimeVersion: String, components: [ComponentInfo], appConnection: AppConnection,
                 resiliencyNames: [String], appReady: @escaping @Sendable () -> Bool,
-                subscriptions: @escaping @Sendable () -> [SubscriptionSpec]) {
+                subscriptions: @escaping @Sendable () -> [SubscriptionSpec], apps: @escaping @Sendable () async -> [AppStatus] = { [] }) {
         self.appID = appID
         self.runtimeVersion = runtimeVersion
         self.components = components
@@ -57,6 +59,7 @@ public final class SidecarState: Sendable {
         self.resiliencyNames = resiliencyNames
         self.appReady = appReady
         self.subscriptions = subscriptions
+        self.apps = apps
     }
 
     /// `PUT /v1.0/metadata/{key}` values.

@@ -60,7 +60,7 @@ public final class KafkaBroker: MessageBroker {
     }
 
     public func subscribe(_ request: SubscribeRequest) async throws(BrokerError) -> DeliveryStream {
-        let group = options.consumerGroup ?? request.group
+        let group = request.group
         let properties = options.adminProperties
         let topic = request.topic
         do throws(BrokerError) {
@@ -104,7 +104,6 @@ public final class KafkaBroker: MessageBroker {
 
     /// Uncommitted messages of the group (lag); the part this process holds counts as in flight.
     public func backlog(topic: String, group: String) async throws(BrokerError) -> Backlog {
-        let group = options.consumerGroup ?? group
         let earliest = options.consumer.contains { $0 == ("auto.offset.reset", "earliest") }
         let properties = options.adminProperties
         let lag = try await runBlocking { () throws(BrokerError) in

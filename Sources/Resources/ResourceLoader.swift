@@ -1,7 +1,8 @@
 import Foundation
 import Yams
 
-/// Reads Dapr resource files (Component, Subscription, Resiliency, Configuration) from files and
+/// Reads Dapr resource files (Component, Subscription, Resiliency, Configuration) and Courier's
+/// `App` resources from files and
 /// directories, collecting every problem as `file:line: message` instead of stopping at the first.
 public struct ResourceLoader: Sendable {
     public var appID: String
@@ -31,9 +32,19 @@ public struct ResourceLoader: Sendable {
                 load(text: text, file: file, into: &set)
             }
         }
+        finish(&set)
+        return set
+    }
+
+    /// What follows reading every file: resources scoped to none of the apps are dropped (the
+    /// flag app's id and every `App`'s), duplicate components reported, secrets resolved.
+    public func finish(_ set: inout ResourceSet) {
+        let ids = Set([appID] + set.apps.map(\.id))
+        set.components.removeAll { component in !ids.contains { component.isVisible(to: $0) } }
+        set.subscriptions.removeAll { !$0.scopes.isEmpty && ids.isDisjoint(with: $0.scopes) }
+        set.resiliencies.removeAll { !$0.scopes.isEmpty && ids.isDisjoint(with: $0.scopes) }
         checkDuplicates(&set)
         resolveSecrets(in: &set)
-        return set
     }
 
     /// Loads resources from YAML text (one or more documents).
@@ -56,14 +67,13 @@ public struct ResourceLoader: Sendable {
                 let kind = try doc.optionalString("kind") ?? ""
                 switch kind {
                 case "Component":
-                    let component = try parseComponent(doc)
-                    if component.isVisible(to: appID) { set.components.append(component) }
+                    set.components.append(try parseComponent(doc))
                 case "Subscription":
-                    let subscription = try SubscriptionParser.parse(doc)
-                    if subscription.scopes.isEmpty || subscription.scopes.contains(appID) { set.subscriptions.append(subscription) }
+                    set.subscriptions.append(try SubscriptionParser.parse(doc))
                 case "Resiliency":
-                    let resiliency = try ResiliencyParser.parse(doc)
-                    if resiliency.scopes.isEmpty || resiliency.scopes.contains(appID) { set.resiliencies.append(resiliency) }
+                    set.resiliencies.append(try ResiliencyParser.parse(doc))
+                case "App":
+                    set.apps.append(try AppParser.parse(doc))
                 case "Configuration":
                     set.configuration = try parseConfiguration(doc)
                 case "":
@@ -100,6 +110,16 @@ public struct ResourceLoader: Sendable {
     }
 
     func checkDuplicates(_ set: inout ResourceSet) {
+        var apps: [String: SourceLocation] = [:]
+        for app in set.apps {
+            if let first = apps[app.id] {
+                set.problems.append(ResourceProblem(app.location, "App '\(app.id)' is already defined at \(first)"))
+            } else if app.id == appID {
+                set.problems.append(ResourceProblem(app.location, "App '\(app.id)' has the id of the --app-id app"))
+            } else {
+                apps[app.id] = app.location
+            }
+        }
         var seen: [String: SourceLocation] = [:]
         for component in set.components {
             if let first = seen[component.name] {

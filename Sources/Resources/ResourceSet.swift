@@ -1,6 +1,8 @@
-/// Everything loaded from the resource paths for one app.
+/// Everything loaded from the resource paths: for the flag app and every `App`.
 public struct ResourceSet: Sendable {
     public var components: [Component] = []
+    /// `App` resources (gateway mode).
+    public var apps: [AppSpec] = []
     public var subscriptions: [SubscriptionSpec] = []
     public var resiliencies: [ResiliencySpec] = []
     public var configuration: ConfigurationSpec?
@@ -8,6 +10,16 @@ public struct ResourceSet: Sendable {
     public var problems: [ResourceProblem] = []
 
     public init() {}
+
+    /// The declarative subscriptions that apply to app `id` (no scopes, or scopes naming it).
+    public func subscriptions(for id: String) -> [SubscriptionSpec] {
+        subscriptions.filter { $0.scopes.isEmpty || $0.scopes.contains(id) }
+    }
+
+    /// The resiliency policies that apply to app `id`.
+    public func resiliencies(for id: String) -> [ResiliencySpec] {
+        resiliencies.filter { $0.scopes.isEmpty || $0.scopes.contains(id) }
+    }
 
     /// Problems that are errors, not warnings.
     public var errors: [ResourceProblem] { problems.filter { !$0.isWarning } }

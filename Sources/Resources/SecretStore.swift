@@ -130,5 +130,23 @@ extension ResourceLoader {
                 set.components[index].metadata.setValue(value, at: itemIndex)
             }
         }
+        for index in set.apps.indices {
+            let app = set.apps[index]
+            for (field, token) in [("apiToken", app.apiToken), ("appToken", app.appToken)] {
+                guard case .secret(let ref, let line)? = token else { continue }
+                let at = SourceLocation(file: app.location.file, line: line)
+                // `auth.secretStore`, or the one secret store there is.
+                guard let storeName = app.secretStore ?? (stores.count == 1 ? stores.keys.first : nil), let store = stores[storeName] else {
+                    set.problems.append(ResourceProblem(at, "App '\(app.id)': \(field) uses secretKeyRef, but "
+                        + (app.secretStore.map { "secret store '\($0)' is not loaded" } ?? "no single secret store is loaded (name one in auth.secretStore)")))
+                    continue
+                }
+                guard let value = store.value(of: ref), !value.isEmpty else {
+                    set.problems.append(ResourceProblem(at, "App '\(app.id)': \(field): secret '\(ref.name)' has no key '\(ref.key)' in secret store '\(storeName)'"))
+                    continue
+                }
+                if field == "apiToken" { set.apps[index].apiToken = .value(value) } else { set.apps[index].appToken = .value(value) }
+            }
+        }
     }
 }

@@ -13,7 +13,7 @@ import Testing
             isKnownComponentType: checker)
         var set = ResourceSet()
         loader.load(text: yaml, file: "f.yaml", into: &set)
-        loader.resolveSecrets(in: &set)
+        loader.finish(&set)
         return set
     }
 

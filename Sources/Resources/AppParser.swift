@@ -1,0 +1,59 @@
+import Foundation
+
+/// Parses `App` resources (`apiVersion: courier/v1alpha1`, Courier's own kind).
+enum AppParser {
+    static func parse(_ doc: YAMLNode) throws(ResourceProblem) -> AppSpec {
+        let apiVersion = try doc.optionalString("apiVersion") ?? ""
+        guard apiVersion == "courier/v1alpha1" else {
+            throw doc.problem("App: apiVersion must be courier/v1alpha1, not '\(apiVersion)'")
+        }
+        guard let meta = doc.field("metadata"), meta.isMapping else { throw doc.problem("App: 'metadata.name' is required") }
+        let id = try meta.requiredString("name", in: "App")
+        let label = "App '\(id)'"
+        guard id.range(of: #"^[A-Za-z0-9][A-Za-z0-9._-]*$"#, options: .regularExpression) != nil else {
+            throw (meta.field("name") ?? meta).problem("\(label): the name (the app id) may hold letters, digits, '.', '_' and '-' only")
+        }
+        guard let spec = doc.field("spec"), spec.isMapping else { throw doc.problem("\(label): 'spec' is required") }
+        let baseURL = try spec.requiredString("baseUrl", in: label)
+        let urlNode = spec.field("baseUrl") ?? spec
+        guard let url = URL(string: baseURL), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
+            throw urlNode.problem("\(label): baseUrl '\(baseURL)' is not a URL such as http://127.0.0.1:3001")
+        }
+        guard scheme == "http" else {
+            throw urlNode.problem("\(label): baseUrl scheme '\(scheme)' is not supported yet (http only)")
+        }
+        guard url.path.isEmpty || url.path == "/" else {
+            throw urlNode.problem("\(label): baseUrl must not have a path (routes are the app's own)")
+        }
+        let protocolName = (try spec.optionalString("protocol") ?? "http").lowercased()
+        guard protocolName == "http" || protocolName == "grpc" else {
+            throw (spec.field("protocol") ?? spec).problem("\(label): protocol must be http or grpc, not '\(protocolName)'")
+        }
+        let maxConcurrency = try spec.int("maxConcurrency") ?? -1
+        guard maxConcurrency == -1 || maxConcurrency > 0 else {
+            throw (spec.field("maxConcurrency") ?? spec).problem("\(label): maxConcurrency must be positive (or -1 for no limit)")
+        }
+        if let health = spec.field("healthCheck"), !health.isNull {
+            throw health.problem("\(label): healthCheck is not supported yet")
+        }
+        return AppSpec(id: id, address: .init(scheme: scheme, host: host, port: url.port ?? 80), protocolName: protocolName,
+                       apiToken: try token(spec, "apiToken", label), appToken: try token(spec, "appToken", label),
+                       maxConcurrency: maxConcurrency, secretStore: try spec.field("auth")?.optionalString("secretStore"),
+                       location: doc.location)
+    }
+
+    /// `{value: "…"}` or `{secretKeyRef: {name, key}}`.
+    static func token(_ spec: YAMLNode, _ key: String, _ label: String) throws(ResourceProblem) -> AppSpec.Token? {
+        guard let node = spec.field(key), !node.isNull else { return nil }
+        guard node.isMapping else { throw node.problem("\(label): \(key) must be {value: …} or {secretKeyRef: {name, key}}") }
+        if let ref = node.field("secretKeyRef"), !ref.isNull {
+            guard ref.isMapping else { throw ref.problem("\(label): \(key).secretKeyRef needs 'name' and optionally 'key'") }
+            return .secret(SecretKeyRef(name: try ref.requiredString("name", in: "\(label) \(key).secretKeyRef"), key: try ref.optionalString("key")),
+                           line: ref.line)
+        }
+        guard let value = try node.optionalString("value"), !value.isEmpty else {
+            throw node.problem("\(label): \(key) must be {value: …} or {secretKeyRef: {name, key}}")
+        }
+        return .value(value)
+    }
+}

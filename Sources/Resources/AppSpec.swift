@@ -1,0 +1,58 @@
+/// An `App` resource (`apiVersion: courier/v1alpha1`): one application Courier serves in gateway
+/// mode — its own consumer group (its id), connection pool, concurrency limit and subscriptions.
+/// `--app-id`/`--app-port` declare one such app implicitly.
+public struct AppSpec: Sendable, Equatable {
+    /// Where the app listens.
+    public struct Address: Sendable, Equatable {
+        public var scheme: String
+        public var host: String
+        public var port: Int
+
+        public init(scheme: String, host: String, port: Int) {
+            self.scheme = scheme
+            self.host = host
+            self.port = port
+        }
+
+        public var url: String { "\(scheme)://\(host.contains(":") ? "[\(host)]" : host):\(port)" }
+    }
+
+    /// A token given literally or read from a secret store.
+    public enum Token: Sendable, Equatable {
+        case value(String)
+        case secret(SecretKeyRef, line: Int)
+    }
+
+    /// The app id: consumer group, scopes, CloudEvent source, metric label.
+    public var id: String
+    public var address: Address
+    /// `http` (default) or `grpc` (Dapr's AppCallback service).
+    public var protocolName: String
+    /// What the app presents to Courier as `dapr-api-token`.
+    public var apiToken: Token?
+    /// What Courier sends to the app as `dapr-api-token`.
+    public var appToken: Token?
+    /// Deliveries in flight to this app; -1 for no limit beyond each subscription's window.
+    public var maxConcurrency: Int
+    /// `auth.secretStore`: where the tokens' `secretKeyRef`s are read from.
+    public var secretStore: String?
+    public var location: SourceLocation
+
+    public init(id: String, address: Address, protocolName: String = "http", apiToken: Token? = nil, appToken: Token? = nil,
+                maxConcurrency: Int = -1, secretStore: String? = nil, location: SourceLocation = SourceLocation(file: "", line: 0)) {
+        self.id = id
+        self.address = address
+        self.protocolName = protocolName
+        self.apiToken = apiToken
+        self.appToken = appToken
+        self.maxConcurrency = maxConcurrency
+        self.secretStore = secretStore
+        self.location = location
+    }
+
+    /// The literal value of a token (secrets are resolved to values when resources load).
+    public static func literal(_ token: Token?) -> String? {
+        if case .value(let v)? = token { return v }
+        return nil
+    }
+}

@@ -1,0 +1,136 @@
+import Courier
+import Foundation
+import Logging
+import Testing
+
+/// Gateway mode: one Courier, no `--app-port`, three `App` resources (real HTTP servers), each with
+/// its own consumer group: each app receives exactly its subscriptions (programmatic and scoped
+/// declarative ones), and two apps on one topic each get every event.
+@Suite struct GatewayTests {
+    static func app(_ id: String, port: Int, extra: String = "") -> String {
+        "apiVersion: courier/v1alpha1\nkind: App\nmetadata: { name: \(id) }\nspec:\n  baseUrl: http://127.0.0.1:\(port)\n\(extra)"
+    }
+
+    static func declarative(_ name: String, topic: String, route: String, scopes: [String]) -> String {
+        """
+        apiVersion: dapr.io/v2alpha1
+        kind: Subscription
+        metadata: { name: \(name) }
+        spec: { pubsubname: pubsub, topic: \(topic), routes: { default: \(route) } }
+        scopes: [\(scopes.joined(separator: ", "))]
+        """
+    }
+
+    /// Polls `GET /v1.0-alpha1/apps` until every app lists `counts[id]` live subscriptions.
+    static func waitUntilLive(_ h: Harness, _ counts: [String: Int]) async throws -> [[String: Any]] {
+        let deadline = Date().addingTimeInterval(60)
+        var apps: [[String: Any]] = []
+        while Date() < deadline {
+            let r = try await h.request(.GET, "/v1.0-alpha1/apps")
+            apps = (try? JSONSerialization.jsonObject(with: Data(r.body.utf8))) as? [[String: Any]] ?? []
+            let live = Dictionary(apps.map { ($0["id"] as? String ?? "", ($0["subscriptions"] as? [Any])?.count ?? 0) }) { a, _ in a }
+            if counts.allSatisfy({ live[$0.key] == $0.value }) { return apps }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        Issue.record("apps not live within 60 s: \(apps)")
+        return apps
+    }
+
+    @Test(arguments: ["embedded", "redis", "kafka", "rabbitmq"])
+    func eachAppReceivesExactlyItsSubscriptions(_ kind: String) async throws {
+        guard let pubsub = DurabilityTests.requiredComponent(kind) else { return }
+        let run = UUID().uuidString.prefix(6).lowercased()
+        let (a, b, c) = ("ga-\(run)", "gb-\(run)", "gc-\(run)")
+        let orders = try await TestSubscriber(subscriptions: "[\(subscription(topic: a, route: "/a"))]")
+        let billing = try await TestSubscriber(subscriptions: "[\(subscription(topic: a, route: "/a")),\(subscription(topic: b, route: "/b"))]")
+        let audit = try await TestSubscriber(subscriptions: nil)  // declarative only
+        let resources = [
+            "pubsub.yaml": pubsub,
+            "orders.yaml": Self.app("orders-\(run)", port: orders.port),
+            "billing.yaml": Self.app("billing-\(run)", port: billing.port),
+            "audit.yaml": Self.app("audit-\(run)", port: audit.port),
+            "subs.yaml": Self.declarative("audit-b", topic: b, route: "/b", scopes: ["audit-\(run)"]) + "\n---\n"
+                + Self.declarative("billing-c", topic: c, route: "/c", scopes: ["billing-\(run)"]),
+        ]
+        let n = 20
+        do {
+            try await deliver(resources: resources, n: n, topics: (a, b, c), run: run, apps: (orders, billing, audit))
+        } catch {
+            for s in [orders, billing, audit] { await s.stop() }
+            throw error
+        }
+        for s in [orders, billing, audit] { await s.stop() }
+    }
+
+    func deliver(resources: [String: String], n: Int, topics: (String, String, String), run: String,
+                 apps: (TestSubscriber, TestSubscriber, TestSubscriber)) async throws {
+        let (a, b, c) = topics
+        let (orders, billing, audit) = apps
+        try await withHarness(resources: resources, withApp: false) { h in
+            let apps = try await Self.waitUntilLive(h, ["orders-\(run)": 1, "billing-\(run)": 3, "audit-\(run)": 1])
+            #expect(apps.first?["id"] as? String == "app1" && apps.first?["baseUrl"] is NSNull, "the flag app first, without an address")
+            let billingStatus = apps.first { $0["id"] as? String == "billing-\(run)" }
+            #expect(billingStatus?["baseUrl"] as? String == "http://127.0.0.1:\(billing.port)" && billingStatus?["healthy"] as? Bool == true)
+            let topics = Set(((billingStatus?["subscriptions"] as? [[String: Any]]) ?? []).compactMap { $0["topic"] as? String })
+            #expect(topics == [a, b, c])
+
+            for topic in [a, b, c] {
+                for i in 0..<n {
+                    let r = try await h.publish("pubsub/\(topic)", #"{"topic":"\#(topic)","n":\#(i)}"#)
+                    #expect(r.status == 204, "\(r.status) \(r.body)")
+                }
+            }
+            func numbers(_ s: TestSubscriber, _ path: String) async throws -> Set<Int> {
+                Set(try await s.wait(for: n, path: path, timeout: 60).compactMap { ($0.json?["data"] as? [String: Any])?["n"] as? Int })
+            }
+            let all = Set(0..<n)
+            #expect(try await numbers(orders, "/a") == all, "orders gets every event of \(a)")
+            #expect(try await numbers(billing, "/a") == all, "billing gets every event of \(a) as well: its own group")
+            #expect(try await numbers(billing, "/b") == all)
+            #expect(try await numbers(billing, "/c") == all, "billing's scoped declarative subscription")
+            #expect(try await numbers(audit, "/b") == all, "audit's scoped declarative subscription")
+            try await Task.sleep(for: .milliseconds(500))
+            #expect(Set(orders.requests.map(\.path)) == ["/a"], "orders got nothing else: \(Set(orders.requests.map(\.path)))")
+            #expect(Set(audit.requests.map(\.path)) == ["/b"], "audit got nothing else")
+            let sources = Set(billing.requests.compactMap { $0.json?["source"] as? String })
+            #expect(sources == ["app1"], "the publisher (the flag app) is the CloudEvent source: \(sources)")
+        }
+    }
+
+    @Test func appResourcesAreValidatedWithFileAndLine() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-bad-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try """
+            apiVersion: courier/v1alpha1
+            kind: App
+            metadata: { name: one }
+            spec:
+              baseUrl: not a url
+            ---
+            apiVersion: courier/v1alpha1
+            kind: App
+            metadata: { name: two }
+            spec:
+              baseUrl: http://127.0.0.1:3002
+              protocol: carrier-pigeon
+            ---
+            apiVersion: courier/v1alpha1
+            kind: App
+            metadata: { name: three }
+            spec: { baseUrl: "http://127.0.0.1:3003", appToken: { secretKeyRef: { name: s } } }
+            """.write(toFile: dir + "/apps.yaml", atomically: true, encoding: .utf8)
+        var options = CourierOptions()
+        options.resourcesPaths = [dir]
+        options.dataDirectory = dir + "/data"
+        do {
+            _ = try await CourierRuntime(options: options, logger: Logger(label: "gateway-test"))
+            Issue.record("Courier started with invalid App resources")
+        } catch let error as CourierRuntime.StartupError {
+            let text = error.description
+            #expect(text.contains("apps.yaml:5") && text.contains("baseUrl 'not a url'"), "\(text)")
+            #expect(text.contains("apps.yaml:12") && text.contains("protocol must be http or grpc"), "\(text)")
+            #expect(text.contains("App 'three': appToken uses secretKeyRef"), "\(text)")
+        }
+    }
+}
