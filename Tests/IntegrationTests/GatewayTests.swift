@@ -46,7 +46,7 @@ import Testing
         let audit = try await TestSubscriber(subscriptions: nil)  // declarative only
         let resources = [
             "pubsub.yaml": pubsub,
-            "orders.yaml": Self.app("orders-\(run)", port: orders.port),
+            "orders.yaml": Self.app("orders-\(run)", port: orders.port, extra: "  appToken: { value: orders-secret }\n"),
             "billing.yaml": Self.app("billing-\(run)", port: billing.port),
             "audit.yaml": Self.app("audit-\(run)", port: audit.port),
             "subs.yaml": Self.declarative("audit-b", topic: b, route: "/b", scopes: ["audit-\(run)"]) + "\n---\n"
@@ -92,6 +92,8 @@ import Testing
             try await Task.sleep(for: .milliseconds(500))
             #expect(Set(orders.requests.map(\.path)) == ["/a"], "orders got nothing else: \(Set(orders.requests.map(\.path)))")
             #expect(Set(audit.requests.map(\.path)) == ["/b"], "audit got nothing else")
+            #expect(orders.requests.allSatisfy { $0.headers["dapr-api-token"] == "orders-secret" }, "orders' appToken on every call to it")
+            #expect(billing.requests.allSatisfy { $0.headers["dapr-api-token"] == nil }, "no token where none is set")
             let sources = Set(billing.requests.compactMap { $0.json?["source"] as? String })
             #expect(sources == ["app1"], "the publisher (the flag app) is the CloudEvent source: \(sources)")
         }
@@ -119,6 +121,11 @@ import Testing
             kind: App
             metadata: { name: three }
             spec: { baseUrl: "http://127.0.0.1:3003", appToken: { secretKeyRef: { name: s } } }
+            ---
+            apiVersion: courier/v1alpha1
+            kind: App
+            metadata: { name: four }
+            spec: { baseUrl: "http://127.0.0.1:3004", apiToken: { value: t } }
             """.write(toFile: dir + "/apps.yaml", atomically: true, encoding: .utf8)
         var options = CourierOptions()
         options.resourcesPaths = [dir]
@@ -131,6 +138,7 @@ import Testing
             #expect(text.contains("apps.yaml:5") && text.contains("baseUrl 'not a url'"), "\(text)")
             #expect(text.contains("apps.yaml:12") && text.contains("protocol must be http or grpc"), "\(text)")
             #expect(text.contains("App 'three': appToken uses secretKeyRef"), "\(text)")
+            #expect(text.contains("App 'four': apiToken (per-app caller identity) is not supported yet"), "\(text)")
         }
     }
 }
