@@ -99,6 +99,51 @@ import Testing
         }
     }
 
+    /// Two Courier replicas with the same App files: each app's group is shared, so each event
+    /// reaches each app once (the groups formed before the first publish).
+    @Test(arguments: ["redis", "kafka"])
+    func replicasShareEachAppsWork(_ kind: String) async throws {
+        guard let pubsub = DurabilityTests.requiredComponent(kind) else { return }
+        let run = UUID().uuidString.prefix(6).lowercased()
+        let topic = "gr-\(run)"
+        let orders = try await TestSubscriber(subscriptions: "[\(subscription(topic: topic, route: "/o"))]")
+        let billing = try await TestSubscriber(subscriptions: "[\(subscription(topic: topic, route: "/b"))]")
+        let resources = ["pubsub.yaml": pubsub, "orders.yaml": Self.app("orders-\(run)", port: orders.port),
+                         "billing.yaml": Self.app("billing-\(run)", port: billing.port)]
+        let n = 60
+        do {
+            let one = try await Harness(resources: resources, withApp: false)
+            let two = try await Harness(resources: resources, withApp: false)
+            do {
+                for h in [one, two] { _ = try await Self.waitUntilLive(h, ["orders-\(run)": 1, "billing-\(run)": 1]) }
+                for i in 0..<n {
+                    let r = try await (i % 2 == 0 ? one : two).publish("pubsub/\(topic)", #"{"n":\#(i)}"#)
+                    #expect(r.status == 204)
+                }
+                for (name, app, path) in [("orders", orders, "/o"), ("billing", billing, "/b")] {
+                    let got = try await app.wait(for: n, path: path, timeout: 60).compactMap { ($0.json?["data"] as? [String: Any])?["n"] as? Int }
+                    try await Task.sleep(for: .seconds(1))  // room for a duplicate to show
+                    let all = app.requests.filter { $0.path == path }.count
+                    print("gateway replicas on \(kind): \(name) got \(Set(got).count) distinct of \(n), \(all - Set(got).count) duplicates")
+                    #expect(Set(got) == Set(0..<n), "\(name): every event")
+                    #expect(all == n, "\(name): each event once across the two replicas (\(all) deliveries)")
+                }
+            } catch {
+                await one.stop()
+                await two.stop()
+                throw error
+            }
+            await one.stop()
+            await two.stop()
+        } catch {
+            await orders.stop()
+            await billing.stop()
+            throw error
+        }
+        await orders.stop()
+        await billing.stop()
+    }
+
     @Test func appResourcesAreValidatedWithFileAndLine() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("gateway-bad-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
