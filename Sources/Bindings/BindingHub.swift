@@ -42,6 +42,8 @@ public final class BindingHub: Sendable {
     public let components: [String: BindingComponent]
     let outputs: [String: (binding: any OutputBinding, policy: InboundPolicy)]
     let versions: [String: String]
+    /// Each component's `scopes` (empty: every app may use it).
+    let appScopes: [String: [String]]
     let metrics: BindingMetrics
 
     /// `settings` decides which loaded components serve output (`direction`).
@@ -51,9 +53,11 @@ public final class BindingHub: Sendable {
         var all: [String: BindingComponent] = [:]
         var outputs: [String: (any OutputBinding, InboundPolicy)] = [:]
         var versions: [String: String] = [:]
+        var appScopes: [String: [String]] = [:]
         for (component, binding, settings) in components {
             all[component.name] = binding
             versions[component.name] = component.version
+            appScopes[component.name] = component.scopes
             if let output = binding.output, settings.outputAllowed {
                 let policy = InboundPolicy(resolved: resiliencies.policy(component: component.name, category: "bindings", direction: .outbound),
                                            breakers: breakers)
@@ -63,6 +67,7 @@ public final class BindingHub: Sendable {
         self.components = all
         self.outputs = outputs
         self.versions = versions
+        self.appScopes = appScopes
         self.metrics = metrics
     }
 
@@ -76,9 +81,11 @@ public final class BindingHub: Sendable {
         }
     }
 
-    /// Invokes output binding `name`; retries a retriable failure per its outbound policy.
-    public func invoke(_ name: String, _ request: BindingRequest) async throws(Failure) -> BindingResponse {
+    /// Invokes output binding `name`; retries a retriable failure per its outbound policy. For a
+    /// `caller` (an app id) the component's `scopes` must admit it, or the binding does not exist for it.
+    public func invoke(_ name: String, _ request: BindingRequest, caller: String? = nil) async throws(Failure) -> BindingResponse {
         guard let (binding, policy) = outputs[name] else { throw .notFound(name) }
+        if let caller, let scopes = appScopes[name], !scopes.isEmpty, !scopes.contains(caller) { throw .notFound(name) }
         guard !request.operation.isEmpty else { throw .missingOperation }
         guard binding.operations.contains(request.operation) else {
             throw .unsupported(binding: name, operation: request.operation, supported: binding.operations)

@@ -66,6 +66,17 @@ public final class CourierRuntime: Sendable {
                 set.problems.append(ResourceProblem(component.location, "component '\(component.name)' (\(component.type)): \(detail)"))
             }
         }
+        // A token names one caller: two apps (or an app and the operator) may not share one.
+        var owners: [String: String] = [:]
+        if let operatorToken = options.apiToken, !operatorToken.isEmpty { owners[operatorToken] = "DAPR_API_TOKEN" }
+        for app in set.apps {
+            guard let token = AppSpec.literal(app.apiToken) else { continue }
+            if let owner = owners[token] {
+                set.problems.append(ResourceProblem(app.location, "App '\(app.id)': apiToken is the same as \(owner == "DAPR_API_TOKEN" ? owner : "App '\(owner)''s"); each caller needs its own"))
+            } else {
+                owners[token] = app.id
+            }
+        }
         if let config = options.configPath, set.configuration == nil, !set.problems.contains(where: { $0.location.file == config }) {
             set.problems.append(ResourceProblem(SourceLocation(file: config, line: 1), "--config file holds no Configuration resource"))
         }
@@ -96,7 +107,7 @@ public final class CourierRuntime: Sendable {
                     ?? component.metadata["consumerID"].flatMap { $0.isEmpty ? nil : $0 } ?? options.appID
                 brokers[component.name] = broker
                 pubsubs[component.name] = .init(broker: broker, component: component, scopes: scopes, consumerGroup: group)
-                targets[component.name] = .init(broker: broker, scopes: scopes, consumerGroup: group)
+                targets[component.name] = .init(broker: broker, scopes: scopes, consumerGroup: group, appScopes: component.scopes)
                 infos.append(.init(name: component.name, type: component.type, version: component.version,
                                    capabilities: broker.features.map(\.rawValue).sorted()))
             } catch {
@@ -197,7 +208,9 @@ public final class CourierRuntime: Sendable {
         let publisher = Publisher(appID: options.appID, targets: targets, metrics: PublishMetrics { component, topic, success, seconds in
             metrics.egress(component: component, topic: topic, success: success, seconds: seconds)
         })
-        let router = SidecarRouter(publisher: publisher, state: state, apiToken: options.apiToken, maxBodyBytes: options.maxBodyBytes,
+        let tokens = CallerTokens(operatorToken: options.apiToken,
+                                  apps: Dictionary(resources.apps.compactMap { app in AppSpec.literal(app.apiToken).map { (app.id, $0) } }) { a, _ in a })
+        let router = SidecarRouter(publisher: publisher, state: state, tokens: tokens, maxBodyBytes: options.maxBodyBytes,
                                    bindings: hub)
         var apiLogger = logger
         apiLogger.logLevel = max(logger.logLevel, .notice)
@@ -232,7 +245,7 @@ public final class CourierRuntime: Sendable {
                       successTerminationBehavior: .ignore, serviceName: "backlog"),
                 .init(service: api, serviceName: "http-api"),
             ] + (options.grpcPort > 0 ? [.init(service: GRPCServerService(host: options.httpAddress, port: options.grpcPort, publisher: publisher,
-                                                                          state: state, bindings: hub, streaming: streaming, apiToken: options.apiToken,
+                                                                          state: state, bindings: hub, streaming: streaming, tokens: tokens,
                                                                           scalerStreamInterval: options.scalerStreamInterval, logger: apiLogger),
                                                serviceName: "grpc-api")] : []),
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -60,7 +60,8 @@ struct DaprService: Dapr_Proto_Runtime_V1_Dapr.SimpleServiceProtocol {
         do throws(BindingHub.Failure) {
             guard let bindings else { throw .notFound(request.name) }
             let result = try await bindings.invoke(request.name, BindingRequest(operation: request.operation, data: [UInt8](request.data),
-                                                                                metadata: request.metadata))
+                                                                                metadata: request.metadata),
+                                                  caller: CallerTokens.callerAppID)
             var response = Dapr_Proto_Runtime_V1_InvokeBindingResponse()
             response.data = result.data.map { Data($0) } ?? Data()
             response.metadata = result.metadata

@@ -13,12 +13,12 @@ public struct GRPCServerService: Service {
     let logger: Logger
 
     public init(host: String, port: Int, publisher: Publisher, state: SidecarState, bindings: BindingHub?, streaming: StreamingSubscriptions,
-                apiToken: String?, scalerStreamInterval: Duration = .seconds(5), logger: Logger) {
+                tokens: CallerTokens, scalerStreamInterval: Duration = .seconds(5), logger: Logger) {
         let dapr = DaprService(publisher: publisher, state: state, bindings: bindings, streaming: streaming)
         let scaler = ExternalScalerService(publisher: publisher, streamInterval: scalerStreamInterval)
         var interceptors: [ConditionalInterceptor<any ServerInterceptor>] = []
-        if let apiToken, !apiToken.isEmpty {
-            interceptors.append(.apply(APITokenInterceptor(token: apiToken), to: .services([Dapr_Proto_Runtime_V1_Dapr.descriptor])))
+        if tokens.required {
+            interceptors.append(.apply(APITokenInterceptor(tokens: tokens), to: .services([Dapr_Proto_Runtime_V1_Dapr.descriptor])))
         }
         server = GRPCServer(transport: .http2NIOPosix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext),
                             services: [dapr, scaler], interceptorPipeline: interceptors)

@@ -43,7 +43,7 @@ extension HTTPServerBuilder {
     public static func guardedHTTP1(configuration: HTTP1Channel.Configuration, connectionGuard: ConnectionGuard,
                                     publishFastPath: SidecarRouter? = nil) -> HTTPServerBuilder {
         let settings = publishFastPath.map {
-            PublishFastPath.Settings(publisher: $0.publisher, apiToken: $0.apiToken, maxBodyBytes: $0.maxBodyBytes)
+            PublishFastPath.Settings(publisher: $0.publisher, tokens: $0.tokens, maxBodyBytes: $0.maxBodyBytes)
         }
         return .init { responder in
             GuardedHTTP1Channel(inner: HTTP1Channel(responder: responder, configuration: configuration), connectionGuard: connectionGuard,

@@ -26,7 +26,7 @@ final class PublishFastPath: ChannelDuplexHandler, RemovableChannelHandler {
     /// What the handler needs from the API: shared by every connection.
     struct Settings: Sendable {
         var publisher: Publisher
-        var apiToken: String?
+        var tokens: CallerTokens
         var maxBodyBytes: Int
     }
 
@@ -36,6 +36,8 @@ final class PublishFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         var contentType: String?
         var metadata: [String: String]
         var trace: TraceContext?
+        /// The app the caller acts as (`nil`: the `--app-id` app).
+        var callerAppID: String?
     }
 
     private enum State {
@@ -196,9 +198,11 @@ final class PublishFastPath: ChannelDuplexHandler, RemovableChannelHandler {
               let length = head.headerFields[.contentLength].flatMap({ Int($0) }), length >= 0, length <= settings.maxBodyBytes,
               head.headerFields[.connection].map({ !$0.lowercased().contains("close") }) ?? true
         else { return nil }
-        if let token = settings.apiToken, !token.isEmpty,
-           !APITokenCheck.matches(head.headerFields[HTTPField.Name("dapr-api-token")!] ?? "", token) {
-            return nil
+        var caller: CallerTokens.Caller?
+        if settings.tokens.required {
+            // An unknown token goes to the router, which answers 401.
+            guard let known = settings.tokens.caller(presenting: head.headerFields[HTTPField.Name("dapr-api-token")!] ?? "") else { return nil }
+            caller = known
         }
         let uri = URI(target)
         let segments = uri.path.utf8.dropFirst("/v1.0/publish/".utf8.count).split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
@@ -207,7 +211,7 @@ final class PublishFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         guard pubsub != "bulk", settings.publisher.targets[pubsub] != nil else { return nil }
         let topic = segments.dropFirst().map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")
         return Accepted(pubsub: pubsub, topic: topic, contentType: head.headerFields[.contentType],
-                        metadata: SidecarRouter.queryMetadata(uri), trace: SidecarRouter.trace(head.headerFields))
+                        metadata: SidecarRouter.queryMetadata(uri), trace: SidecarRouter.trace(head.headerFields), callerAppID: caller?.appID)
     }
 
     private func publish(_ context: ChannelHandlerContext, _ accepted: Accepted, _ body: ByteBuffer) {
@@ -216,14 +220,15 @@ final class PublishFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
         Task {
-            var failure: DaprError?
-            do throws(DaprError) {
-                try await publisher.publish(pubsub: accepted.pubsub, topic: accepted.topic, body: bytes,
-                                            contentType: accepted.contentType, metadata: accepted.metadata, trace: accepted.trace)
-            } catch {
-                failure = error
+            let answer: DaprError? = await CallerTokens.$callerAppID.withValue(accepted.callerAppID) {
+                do throws(DaprError) {
+                    try await publisher.publish(pubsub: accepted.pubsub, topic: accepted.topic, body: bytes,
+                                                contentType: accepted.contentType, metadata: accepted.metadata, trace: accepted.trace)
+                    return nil
+                } catch {
+                    return error
+                }
             }
-            let answer = failure
             loop.execute { bound.value.answer(answer) }
         }
     }

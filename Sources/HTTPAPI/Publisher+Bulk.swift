@@ -109,6 +109,7 @@ extension Publisher {
 
     private func publishBulk(pubsub: String, topic: String, entries: [BulkEntry], metadata: [String: String],
                              trace: TraceContext?, target: Target, raw: Bool) async throws(DaprError) -> [FailedEntry] {
+        let appID = callerAppID
         var ids: [String] = []
         var messages: [BrokerMessage] = []
         ids.reserveCapacity(entries.count)

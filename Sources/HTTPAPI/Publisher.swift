@@ -12,10 +12,13 @@ public struct Publisher: Sendable {
         public var scopes: TopicScopes
         /// The group subscriptions use by default (`consumerGroup`, `consumerID` or the app id).
         public var consumerGroup: String
-        public init(broker: any MessageBroker, scopes: TopicScopes, consumerGroup: String) {
+        /// The component's `scopes`: the app ids that may use it (empty: every app).
+        public var appScopes: [String]
+        public init(broker: any MessageBroker, scopes: TopicScopes, consumerGroup: String, appScopes: [String] = []) {
             self.broker = broker
             self.scopes = scopes
             self.consumerGroup = consumerGroup
+            self.appScopes = appScopes
         }
     }
 
@@ -34,11 +37,18 @@ public struct Publisher: Sendable {
         self.bulkGate = AsyncSemaphore(permits: max(concurrentBulkRequests, 1))
     }
 
-    /// Steps 1–4 of §1.2: the component and topic exist.
+    /// The app id the current request publishes as: its caller's (`CallerTokens`), else the
+    /// `--app-id` app's.
+    var callerAppID: String { CallerTokens.callerAppID ?? appID }
+
+    /// Steps 1–4 of §1.2: the component and topic exist (for this caller: a component whose
+    /// `scopes` leave the caller out does not exist for it, as in Dapr).
     public func target(pubsub: String, topic: String) throws(DaprError) -> Target {
         guard !targets.isEmpty else { throw .pubsubNotConfigured() }
         guard !pubsub.isEmpty else { throw .pubsubEmpty() }
-        guard let target = targets[pubsub] else { throw .pubsubNotFound(pubsub) }
+        guard let target = targets[pubsub], target.appScopes.isEmpty || target.appScopes.contains(callerAppID) else {
+            throw .pubsubNotFound(pubsub)
+        }
         guard !topic.isEmpty else { throw .topicEmpty(pubsub) }
         return target
     }
@@ -47,6 +57,7 @@ public struct Publisher: Sendable {
     public func publish(pubsub: String, topic: String, body: [UInt8], contentType: String?, metadata: [String: String],
                         trace: TraceContext?) async throws(DaprError) {
         let target = try target(pubsub: pubsub, topic: topic)
+        let appID = callerAppID
         let raw = try rawPayload(metadata, pubsub: pubsub)
         let payload: [UInt8]
         if raw {

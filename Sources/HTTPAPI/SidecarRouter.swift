@@ -11,15 +11,16 @@ import Resources
 public struct SidecarRouter: Sendable {
     public let publisher: Publisher
     public let state: SidecarState
-    public let apiToken: String?
+    /// The tokens callers present; none required when empty.
+    public let tokens: CallerTokens
     public let maxBodyBytes: Int
     /// Output bindings; `nil` when none are loaded.
     public let bindings: BindingHub?
 
-    public init(publisher: Publisher, state: SidecarState, apiToken: String?, maxBodyBytes: Int, bindings: BindingHub? = nil) {
+    public init(publisher: Publisher, state: SidecarState, tokens: CallerTokens, maxBodyBytes: Int, bindings: BindingHub? = nil) {
         self.publisher = publisher
         self.state = state
-        self.apiToken = apiToken
+        self.tokens = tokens
         self.maxBodyBytes = maxBodyBytes
         self.bindings = bindings
     }
@@ -27,7 +28,7 @@ public struct SidecarRouter: Sendable {
     public func build() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: RouteFallbackMiddleware())
-        if let apiToken, !apiToken.isEmpty { router.add(middleware: APITokenMiddleware(token: apiToken)) }
+        if tokens.required { router.add(middleware: APITokenMiddleware(tokens: tokens)) }
 
         for method in [HTTPRequest.Method.post, .put] {
             router.on("/v1.0/publish/:pubsub/**", method: method) { request, context in
@@ -190,7 +191,7 @@ public struct SidecarRouter: Sendable {
         }
         do throws(BindingHub.Failure) {
             guard let bindings else { throw .notFound(name) }
-            let response = try await bindings.invoke(name, invocation)
+            let response = try await bindings.invoke(name, invocation, caller: CallerTokens.callerAppID)
             var headers = Self.metadataHeaders(response.metadata)
             guard let data = response.data else { return Response(status: .noContent, headers: headers) }
             if headers[.contentType] == nil { headers[.contentType] = "application/json" }
@@ -260,20 +261,20 @@ public struct SidecarRouter: Sendable {
 /// Requires `dapr-api-token` on every request except the health endpoints (spec §0).
 struct APITokenMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
-    let token: String
+    let tokens: CallerTokens
 
-
+    /// Health is exempt; any other request needs a known token, and runs as its caller.
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
         if request.method == .get && (path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound") {
             return try await next(request, context)
         }
-        guard APITokenCheck.matches(request.headers[HTTPField.Name("dapr-api-token")!] ?? "", token) else {
+        guard let caller = tokens.caller(presenting: request.headers[HTTPField.Name("dapr-api-token")!] ?? "") else {
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; charset=utf-8"
             return Response(status: .unauthorized, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "invalid api token")))
         }
-        return try await next(request, context)
+        return try await CallerTokens.$callerAppID.withValue(caller.appID) { try await next(request, context) }
     }
 }
 

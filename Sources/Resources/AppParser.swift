@@ -36,11 +36,6 @@ enum AppParser {
         if let health = spec.field("healthCheck"), !health.isNull {
             throw health.problem("\(label): healthCheck is not supported yet")
         }
-        if let token = spec.field("apiToken"), !token.isNull {
-            // Refused rather than ignored: an ignored token would leave the API open to callers
-            // its author meant to keep out. Until per-app identity lands, DAPR_API_TOKEN guards the API.
-            throw token.problem("\(label): apiToken (per-app caller identity) is not supported yet; use DAPR_API_TOKEN")
-        }
         return AppSpec(id: id, address: .init(scheme: scheme, host: host, port: url.port ?? 80), protocolName: protocolName,
                        apiToken: try token(spec, "apiToken", label), appToken: try token(spec, "appToken", label),
                        maxConcurrency: maxConcurrency, secretStore: try spec.field("auth")?.optionalString("secretStore"),

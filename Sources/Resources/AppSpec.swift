@@ -28,8 +28,7 @@ public struct AppSpec: Sendable, Equatable {
     public var address: Address
     /// `http` (default) or `grpc` (Dapr's AppCallback service).
     public var protocolName: String
-    /// What the app presents to Courier as `dapr-api-token` (refused by the parser until per-app
-    /// caller identity is enforced).
+    /// What the app presents to Courier as `dapr-api-token`: its calls then act as this app.
     public var apiToken: Token?
     /// What Courier sends to the app as `dapr-api-token`.
     public var appToken: Token?

@@ -22,11 +22,11 @@ import Testing
     }
 
     /// Polls `GET /v1.0-alpha1/apps` until every app lists `counts[id]` live subscriptions.
-    static func waitUntilLive(_ h: Harness, _ counts: [String: Int]) async throws -> [[String: Any]] {
+    static func waitUntilLive(_ h: Harness, _ counts: [String: Int], token: String? = nil) async throws -> [[String: Any]] {
         let deadline = Date().addingTimeInterval(60)
         var apps: [[String: Any]] = []
         while Date() < deadline {
-            let r = try await h.request(.GET, "/v1.0-alpha1/apps")
+            let r = try await h.request(.GET, "/v1.0-alpha1/apps", headers: token.map { [("dapr-api-token", $0)] } ?? [])
             apps = (try? JSONSerialization.jsonObject(with: Data(r.body.utf8))) as? [[String: Any]] ?? []
             let live = Dictionary(apps.map { ($0["id"] as? String ?? "", ($0["subscriptions"] as? [Any])?.count ?? 0) }) { a, _ in a }
             if counts.allSatisfy({ live[$0.key] == $0.value }) { return apps }
@@ -171,6 +171,11 @@ import Testing
             kind: App
             metadata: { name: four }
             spec: { baseUrl: "http://127.0.0.1:3004", apiToken: { value: t } }
+            ---
+            apiVersion: courier/v1alpha1
+            kind: App
+            metadata: { name: five }
+            spec: { baseUrl: "http://127.0.0.1:3005", apiToken: { value: t } }
             """.write(toFile: dir + "/apps.yaml", atomically: true, encoding: .utf8)
         var options = CourierOptions()
         options.resourcesPaths = [dir]
@@ -183,7 +188,8 @@ import Testing
             #expect(text.contains("apps.yaml:5") && text.contains("baseUrl 'not a url'"), "\(text)")
             #expect(text.contains("apps.yaml:12") && text.contains("protocol must be http or grpc"), "\(text)")
             #expect(text.contains("App 'three': appToken uses secretKeyRef"), "\(text)")
-            #expect(text.contains("App 'four': apiToken (per-app caller identity) is not supported yet"), "\(text)")
+            #expect(text.contains("App 'five': apiToken is the same as App 'four''s"), "\(text)")
+            #expect(!text.contains(": t ") && !text.contains("'t'"), "no token in the message")
         }
     }
 }
