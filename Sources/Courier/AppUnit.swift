@@ -4,7 +4,6 @@ import GRPCAPI
 import HTTPAPI
 import Logging
 import Resources
-import ServiceLifecycle
 
 /// One app Courier delivers to: the `--app-id`/`--app-port` app, or an `App` resource (gateway
 /// mode). Each has what one app has in a sidecar, of its own: a channel (an HTTP connection pool,
@@ -24,8 +23,9 @@ public final class AppUnit: Sendable {
     /// `group(pubsub)` as its consumer group there.
     init(id: String, address: AppSpec.Address?, protocolName: String, appToken: String?, maxConcurrency: Int,
          pubsubs all: [String: SubscriptionManager.PubSub], group: (SubscriptionManager.PubSub) -> String,
-         resources: ResourceSet, namespace: String, logger: Logger) throws {
+         resources: ResourceSet, namespace: String, logger: Logger, spec: AppSpec? = nil) throws {
         self.id = id
+        self.spec = spec
         self.protocolName = protocolName
         baseURL = address?.url
         var pubsubs: [String: SubscriptionManager.PubSub] = [:]
@@ -62,10 +62,22 @@ public final class AppUnit: Sendable {
                                             metrics: DeliveryMetrics(appID: id, namespace: namespace))
     }
 
-    /// The services that run this app: its gRPC client (if any) and its subscriptions.
-    var services: [ServiceGroupConfiguration.ServiceConfiguration] {
-        (callback.map { [.init(service: $0, serviceName: "app-grpc-\(id)")] } ?? [])
-            + [.init(service: subscriptions, successTerminationBehavior: .ignore, serviceName: "subscriptions-\(id)")]
+    /// The definition it was built from, to tell whether a reload changed it.
+    let spec: AppSpec?
+
+    /// Runs the app's gRPC client (if any) and its subscriptions until the subscriptions stopped
+    /// (shutdown, or `stop` for an app removed while running) and drained.
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            if let callback { group.addTask { try? await callback.run() } }
+            try? await subscriptions.run()
+            callback?.stop()
+        }
+    }
+
+    /// Stops taking messages for this app; `run` returns once in-flight deliveries settled.
+    func stop() async {
+        await subscriptions.stopTaking()
     }
 
     /// What `GET /v1.0-alpha1/apps` shows of it: live subscriptions with their backlog at its group.

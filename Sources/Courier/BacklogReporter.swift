@@ -10,13 +10,13 @@ import ServiceLifecycle
 /// published as `courier_binding_backlog{binding}` (and served at
 /// `GET /v1.0-alpha1/bindings/{name}/backlog`).
 struct BacklogReporter: Service {
-    let apps: [AppUnit]
+    let fleet: AppFleet
     let bindings: InputBindingService
     let interval: Duration
 
     func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            for app in apps {
+            for app in fleet.units {
                 for s in app.subscriptions.activeSubscriptions {
                     guard let pubsub = app.pubsubs[s.pubsubName],
                           let backlog = try? await pubsub.broker.backlog(topic: s.topic, group: pubsub.consumerGroup) else { continue }

@@ -28,7 +28,8 @@ public final class CourierRuntime: Sendable {
     /// The flag app's subscriptions (`--app-id`).
     public let subscriptions: SubscriptionManager
     /// Every app served: the flag app first, then each `App` resource.
-    public let apps: [AppUnit]
+    public var apps: [AppUnit] { fleet.units }
+    let fleet: AppFleet
     /// Output bindings (`POST /v1.0/bindings/{name}`).
     public let bindings: BindingHub
     /// Input bindings being read.
@@ -146,12 +147,12 @@ public final class CourierRuntime: Sendable {
             try? await client.shutdown()
             throw StartupError(problems: ["app channel: \(error)"])
         }
-        let apps = units
+        let fleet = AppFleet(units: units, logger: logger)
+        self.fleet = fleet
         let flagApp = units[0]
         let channel = flagApp.subscriptions.channel
         let subscriptions = flagApp.subscriptions
         self.subscriptions = subscriptions
-        self.apps = apps
 
         // Bindings: output through the hub, input through a runner each.
         let bindingMetrics = BindingMetrics(appID: options.appID, namespace: options.namespace ?? "")
@@ -202,8 +203,8 @@ public final class CourierRuntime: Sendable {
             appConnection: .init(port: options.appPort, protocolName: options.appProtocol, channelAddress: options.appChannelAddress,
                                  maxConcurrency: max(options.appMaxConcurrency, 0)),
             resiliencyNames: resiliencies.map(\.name),
-            appReady: { apps.allSatisfy(\.subscriptions.isReady) }, subscriptions: { subscriptions.activeSubscriptions + streaming.active },
-            apps: { var all: [AppStatus] = []; for app in apps { all.append(await app.status()) }; return all })
+            appReady: { fleet.units.allSatisfy(\.subscriptions.isReady) }, subscriptions: { subscriptions.activeSubscriptions + streaming.active },
+            apps: { var all: [AppStatus] = []; for app in fleet.units { all.append(await app.status()) }; return all })
         self.state = state
         let publisher = Publisher(appID: options.appID, targets: targets, metrics: PublishMetrics { component, topic, success, seconds in
             metrics.egress(component: component, topic: topic, success: success, seconds: seconds)
@@ -236,11 +237,11 @@ public final class CourierRuntime: Sendable {
 
         var config = ServiceGroupConfiguration(
             services: [
-                .init(service: Closer(brokers: Array(brokers.values), bindings: hub, client: client, apps: apps), serviceName: "brokers"),
-            ] + apps.flatMap(\.services) + [
+                .init(service: Closer(brokers: Array(brokers.values), bindings: hub, client: client, fleet: fleet), serviceName: "brokers"),
+                .init(service: fleet, successTerminationBehavior: .ignore, serviceName: "apps"),
                 .init(service: inputService, successTerminationBehavior: .ignore, serviceName: "input-bindings"),
                 .init(service: metricsApp, serviceName: "metrics"),
-                .init(service: BacklogReporter(apps: apps, bindings: inputService,
+                .init(service: BacklogReporter(fleet: fleet, bindings: inputService,
                                                 interval: options.backlogReportInterval),
                       successTerminationBehavior: .ignore, serviceName: "backlog"),
                 .init(service: api, serviceName: "http-api"),
@@ -279,13 +280,13 @@ struct Closer: Service {
     let brokers: [any MessageBroker]
     let bindings: BindingHub
     let client: HTTPClient
-    let apps: [AppUnit]
+    let fleet: AppFleet
 
     func run() async throws {
         try? await gracefulShutdown()
         for broker in brokers { await broker.close() }
         await bindings.close()
         try? await client.shutdown()
-        for app in apps { await app.close() }
+        for app in fleet.units { await app.close() }
     }
 }

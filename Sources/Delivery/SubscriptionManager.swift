@@ -27,19 +27,37 @@ public final class SubscriptionManager: Service, Sendable {
     let pubsubs: [String: PubSub]
     /// How the app is reached; `nil` without one (no `--app-port`).
     public let channel: AppTarget?
-    let declarative: [SubscriptionSpec]
     let resiliencies: [ResiliencySpec]
     let breakers = CircuitBreakerRegistry()
     let globalLimit: AsyncSemaphore
     let logger: Logger
     let metrics: DeliveryMetrics
-    private let state = Mutex(State())
+    /// One change at a time: the first start, then each `apply`.
+    private let changes = AsyncSemaphore(permits: 1)
+    private let state: Mutex<State>
+    private let commands: (stream: AsyncStream<Command>, continuation: AsyncStream<Command>.Continuation)
+
+    /// A subscription being delivered, and how to wait for it to finish draining.
+    struct Running: Sendable {
+        var runner: SubscriptionRunner
+        var stream: DeliveryStream
+        var finished: AsyncStream<Void>
+    }
+
+    /// What `deliver` is asked to run next.
+    enum Command: Sendable {
+        case run(SubscriptionRunner, DeliveryStream, AsyncStream<Void>.Continuation)
+    }
 
     struct State {
-        var active: [SubscriptionSpec] = []
-        var streams: [DeliveryStream] = []
+        var declarative: [SubscriptionSpec]
+        var programmatic: [SubscriptionSpec] = []
+        /// In the order they were merged, keyed by `SubscriptionSpec.key`.
+        var order: [String] = []
+        var running: [String: Running] = [:]
         var stopping = false
         var ready = false
+        var active: [SubscriptionSpec] { order.compactMap { running[$0]?.runner.subscription } }
     }
 
     public init(appID: String, pubsubs: [String: PubSub], channel: AppTarget?, declarative: [SubscriptionSpec],
@@ -47,11 +65,12 @@ public final class SubscriptionManager: Service, Sendable {
         self.appID = appID
         self.pubsubs = pubsubs
         self.channel = channel
-        self.declarative = declarative
         self.resiliencies = resiliencies
         self.globalLimit = AsyncSemaphore(permits: maxConcurrency)
         self.logger = logger
         self.metrics = metrics
+        state = Mutex(State(declarative: declarative))
+        commands = AsyncStream.makeStream()
     }
 
     /// Subscriptions being delivered (for the metadata API).
@@ -68,28 +87,53 @@ public final class SubscriptionManager: Service, Sendable {
         }
     }
 
-    /// Stops every subscription from taking new messages.
+    /// Stops every subscription from taking new messages; `run` returns once in-flight deliveries settled.
     public func stopTaking() async {
         let streams = state.withLock { s -> [DeliveryStream] in
             s.stopping = true
-            return s.streams
+            return s.running.values.map(\.stream)
         }
+        commands.continuation.finish()
         for stream in streams { await stream.stop() }
     }
 
     func deliver() async {
         guard let channel else {
-            if !declarative.isEmpty { logger.warning("no --app-port: declarative subscriptions are not delivered") }
+            if !state.withLock({ $0.declarative.isEmpty }) { logger.warning("no --app-port: declarative subscriptions are not delivered") }
             state.withLock { $0.ready = true }
+            commands.continuation.finish()
             return
         }
+        await changes.acquire()
         let programmatic = await SubscriptionDiscovery.discover(target: channel, logger: logger,
                                                                 isCancelled: { Task.isCancelled || self.state.withLock { $0.stopping } })
+        let declarative = state.withLock { s -> [SubscriptionSpec] in
+            s.programmatic = programmatic
+            return s.declarative
+        }
         let all = SubscriptionDiscovery.merge(declarative: declarative, programmatic: programmatic, logger: logger)
-        // Started together: a broker such as Kafka then joins its group once for all of them, and
-        // start-up time does not grow with the number of subscriptions.
-        let runners = await withTaskGroup(of: (Int, (SubscriptionRunner, DeliveryStream)?).self) { group in
-            for (i, subscription) in all.enumerated() {
+        await withTaskGroup(of: Void.self) { group in
+            // Started together: a broker such as Kafka then joins its group once for all of them, and
+            // start-up time does not grow with the number of subscriptions.
+            await startAll(all, channel: channel)
+            state.withLock { $0.ready = true }
+            changes.release()
+            for await command in commands.stream {
+                switch command {
+                case .run(let runner, let stream, let done):
+                    group.addTask {
+                        await runner.run(stream)
+                        done.finish()
+                    }
+                }
+            }
+        }
+    }
+
+    /// Subscribes `specs` concurrently and hands each started one to `deliver`'s task group.
+    private func startAll(_ specs: [SubscriptionSpec], channel: AppTarget) async {
+        let started = await withTaskGroup(of: (Int, (SubscriptionRunner, DeliveryStream)?).self) { group in
+            for (i, subscription) in specs.enumerated() {
                 group.addTask { (i, await self.start(subscription, channel: channel)) }
             }
             var started: [(Int, SubscriptionRunner, DeliveryStream)] = []
@@ -98,18 +142,54 @@ public final class SubscriptionManager: Service, Sendable {
             }
             return started.sorted { $0.0 < $1.0 }.map { ($0.1, $0.2) }
         }
-        let stopNow = state.withLock { s -> Bool in
-            s.streams = runners.map(\.1)
-            s.active = runners.map(\.0.subscription)
-            s.ready = true
-            return s.stopping
-        }
-        if stopNow { for (_, stream) in runners { await stream.stop() } }
-        await withTaskGroup(of: Void.self) { group in
-            for (runner, stream) in runners {
-                group.addTask { await runner.run(stream) }
+        for (runner, stream) in started {
+            let (finished, done) = AsyncStream<Void>.makeStream()
+            let accepted = state.withLock { s -> Bool in
+                guard !s.stopping else { return false }
+                let key = runner.subscription.key
+                if !s.order.contains(key) { s.order.append(key) }
+                s.running[key] = Running(runner: runner, stream: stream, finished: finished)
+                return true
             }
+            if accepted, case .enqueued = commands.continuation.yield(.run(runner, stream, done)) { continue }
+            state.withLock { _ = $0.running.removeValue(forKey: runner.subscription.key) }
+            await stream.stop()
         }
+    }
+
+    /// Applies a new set of declarative subscriptions while delivering: a subscription whose
+    /// definition is unchanged is not touched (it never pauses); a removed one stops taking
+    /// messages and drains (what it did not take stays in the broker for the app's group); a
+    /// changed one drains and starts again; a new one starts. Returns what changed, as log text.
+    @discardableResult
+    public func apply(declarative: [SubscriptionSpec]) async -> [String] {
+        await changes.acquire()
+        defer { changes.release() }
+        let (ready, programmatic, running) = state.withLock { s in
+            s.declarative = declarative
+            return (s.ready && !s.stopping, s.programmatic, s.running.mapValues(\.runner.subscription))
+        }
+        guard ready, let channel else { return [] }
+        let wanted = SubscriptionDiscovery.merge(declarative: declarative, programmatic: programmatic, logger: logger)
+        let wantedByKey = Dictionary(wanted.map { ($0.key, $0) }) { a, _ in a }
+        var changes: [String] = []
+        for (key, current) in running {
+            if let next = wantedByKey[key], next.hasSameDefinition(as: current) { continue }
+            await stop(key)
+            changes.append("\(wantedByKey[key] == nil ? "removed" : "changed") \(current.pubsubName)/\(current.topic)")
+        }
+        let toStart = wanted.filter { spec in state.withLock { $0.running[spec.key] == nil } }
+        for spec in toStart where running[spec.key] == nil { changes.append("added \(spec.pubsubName)/\(spec.topic)") }
+        await startAll(toStart, channel: channel)
+        state.withLock { s in s.order = wanted.map(\.key).filter { s.running[$0] != nil } }
+        return changes
+    }
+
+    /// Stops one subscription taking messages and waits until its in-flight deliveries settled.
+    private func stop(_ key: String) async {
+        guard let running = state.withLock({ $0.running.removeValue(forKey: key) }) else { return }
+        await running.stream.stop()
+        for await _ in running.finished {}
     }
 
     func start(_ subscription: SubscriptionSpec, channel: AppTarget) async -> (SubscriptionRunner, DeliveryStream)? {

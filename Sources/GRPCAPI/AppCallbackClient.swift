@@ -33,6 +33,9 @@ public final class AppCallbackClient: AppCallbackChannel, Service {
         }
     }
 
+    /// Closes the connection to the app (its `run` then returns): for an app removed while running.
+    public func stop() { client.beginGracefulShutdown() }
+
     var callback: Dapr_Proto_Runtime_V1_AppCallback.Client<HTTP2ClientTransport.Posix> { .init(wrapping: client) }
 
     func metadata(trace: TraceContext? = nil) -> Metadata {

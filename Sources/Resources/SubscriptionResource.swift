@@ -82,3 +82,15 @@ public enum GoBool {
         }
     }
 }
+
+extension SubscriptionSpec {
+    /// Which subscription this is: an app has at most one per pub/sub and topic.
+    public var key: String { pubsubName + "\u{0}" + topic }
+
+    /// Whether `other` delivers the same way (where it was written down does not count).
+    public func hasSameDefinition(as other: SubscriptionSpec) -> Bool {
+        name == other.name && pubsubName == other.pubsubName && topic == other.topic && rules == other.rules
+            && deadLetterTopic == other.deadLetterTopic && metadata == other.metadata && bulkSubscribe == other.bulkSubscribe
+            && scopes == other.scopes && origin == other.origin
+    }
+}
