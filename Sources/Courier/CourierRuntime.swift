@@ -30,6 +30,7 @@ public final class CourierRuntime: Sendable {
     /// Every app served: the flag app first, then each `App` resource.
     public var apps: [AppUnit] { fleet.units }
     let fleet: AppFleet
+    let reloader: ConfigReloader
     /// Output bindings (`POST /v1.0/bindings/{name}`).
     public let bindings: BindingHub
     /// Input bindings being read.
@@ -224,16 +225,23 @@ public final class CourierRuntime: Sendable {
                               configuration: .init(address: .hostname(options.httpAddress, port: options.httpPort), serverName: "courier"),
                               onServerRunning: { [apiLogger] in await connectionGuard.pace(accepting: $0, logger: apiLogger) },
                               logger: apiLogger)
-        let registry = MetricsSetup.registry()
+        let metricsRegistry = MetricsSetup.registry()
         let metricsRouter = Router()
         metricsRouter.get("/metrics") { _, _ -> Response in
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4"
-            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: metricsRegistry.emitToBuffer())))
         }
         let metricsApp = Application(router: metricsRouter,
                                      configuration: .init(address: .hostname(options.httpAddress, port: options.metricsPort), serverName: "courier-metrics"),
                                      logger: apiLogger)
+
+        let reloader = ConfigReloader(resources: resources, context: .init(
+            options: options, registry: registry, bindingRegistry: bindingRegistry, pubsubs: pubsubs, fleet: fleet, tokens: tokens,
+            state: state, logger: logger))
+        self.reloader = reloader
+        var watched = options.resourcesPaths
+        if let config = options.configPath { watched.append(config) }
 
         var config = ServiceGroupConfiguration(
             services: [
@@ -245,6 +253,7 @@ public final class CourierRuntime: Sendable {
                                                 interval: options.backlogReportInterval),
                       successTerminationBehavior: .ignore, serviceName: "backlog"),
                 .init(service: api, serviceName: "http-api"),
+                .init(service: ConfigWatcher(paths: watched, reloader: reloader), successTerminationBehavior: .ignore, serviceName: "config-watcher"),
             ] + (options.grpcPort > 0 ? [.init(service: GRPCServerService(host: options.httpAddress, port: options.grpcPort, publisher: publisher,
                                                                           state: state, bindings: hub, streaming: streaming, tokens: tokens,
                                                                           scalerStreamInterval: options.scalerStreamInterval, logger: apiLogger),
@@ -267,6 +276,17 @@ public final class CourierRuntime: Sendable {
     /// Runs until shut down (SIGTERM, SIGINT, `POST /v1.0/shutdown`, or `shutdown()`).
     public func run() async throws {
         try await group.run()
+    }
+
+    /// Reads the resource paths again and applies what changed (what SIGHUP and a changed file do).
+    /// Returns the changes applied, or throws the problems when the set was refused.
+    @discardableResult
+    public func reload() async throws -> [String] {
+        switch await reloader.reload() {
+        case .unchanged: return []
+        case .applied(let changes): return changes
+        case .refused(let problems): throw StartupError(problems: problems)
+        }
     }
 
     /// Starts a graceful shutdown.

@@ -12,6 +12,7 @@ struct APITokenInterceptor: ServerInterceptor {
         request: StreamingServerRequest<Input>, context: ServerContext,
         next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
     ) async throws -> StreamingServerResponse<Output> {
+        guard tokens.required else { return try await next(request, context) }
         let sent = request.metadata[stringValues: "dapr-api-token"].first(where: { _ in true }) ?? ""
         guard let caller = tokens.caller(presenting: sent) else {
             throw RPCError(code: .unauthenticated, message: "authentication error: api token mismatch")

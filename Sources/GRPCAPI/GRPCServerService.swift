@@ -17,9 +17,7 @@ public struct GRPCServerService: Service {
         let dapr = DaprService(publisher: publisher, state: state, bindings: bindings, streaming: streaming)
         let scaler = ExternalScalerService(publisher: publisher, streamInterval: scalerStreamInterval)
         var interceptors: [ConditionalInterceptor<any ServerInterceptor>] = []
-        if tokens.required {
-            interceptors.append(.apply(APITokenInterceptor(tokens: tokens), to: .services([Dapr_Proto_Runtime_V1_Dapr.descriptor])))
-        }
+        interceptors.append(.apply(APITokenInterceptor(tokens: tokens), to: .services([Dapr_Proto_Runtime_V1_Dapr.descriptor])))
         server = GRPCServer(transport: .http2NIOPosix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext),
                             services: [dapr, scaler], interceptorPipeline: interceptors)
         self.logger = logger

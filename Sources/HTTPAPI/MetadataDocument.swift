@@ -39,6 +39,13 @@ enum MetadataDocument {
         if !state.resiliencyNames.isEmpty {
             doc["resiliencies"] = .array(state.resiliencyNames.map { .object(["name": .string($0)]) })
         }
+        if let reload = state.lastReload {
+            // Courier's own: the last live configuration change, and why it was refused if it was.
+            doc["courierConfigReload"] = .object([
+                "result": .string(reload.result), "time": .string(reload.time),
+                "problems": .array(reload.problems.map(JSONValue.string)), "changes": .array(reload.changes.map(JSONValue.string)),
+            ])
+        }
         return .object(doc)
     }
 }

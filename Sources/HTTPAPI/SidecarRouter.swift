@@ -28,7 +28,7 @@ public struct SidecarRouter: Sendable {
     public func build() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: RouteFallbackMiddleware())
-        if tokens.required { router.add(middleware: APITokenMiddleware(tokens: tokens)) }
+        router.add(middleware: APITokenMiddleware(tokens: tokens))
 
         for method in [HTTPRequest.Method.post, .put] {
             router.on("/v1.0/publish/:pubsub/**", method: method) { request, context in
@@ -263,10 +263,11 @@ struct APITokenMiddleware: RouterMiddleware {
     typealias Context = BasicRequestContext
     let tokens: CallerTokens
 
-    /// Health is exempt; any other request needs a known token, and runs as its caller.
+    /// Without tokens configured, nothing to check. Otherwise health is exempt; any other request
+    /// needs a known token, and runs as its caller.
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let path = request.uri.path
-        if request.method == .get && (path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound") {
+        if !tokens.required || request.method == .get && (path == "/v1.0/healthz" || path == "/v1.0/healthz/outbound") {
             return try await next(request, context)
         }
         guard let caller = tokens.caller(presenting: request.headers[HTTPField.Name("dapr-api-token")!] ?? "") else {

@@ -62,6 +62,29 @@ public final class SidecarState: Sendable {
         self.apps = apps
     }
 
+    /// The last configuration reload: its result and, when refused, every problem as `file:line: message`.
+    public struct ReloadRecord: Sendable {
+        public var result: String
+        public var time: String
+        public var problems: [String]
+        public var changes: [String]
+
+        public init(result: String, time: String, problems: [String], changes: [String]) {
+            self.result = result
+            self.time = time
+            self.problems = problems
+            self.changes = changes
+        }
+    }
+
+    private let reload = Mutex<ReloadRecord?>(nil)
+
+    /// Records a reload for `GET /v1.0/metadata` (`courierConfigReload`).
+    public func recordReload(_ record: ReloadRecord) { reload.withLock { $0 = record } }
+
+    /// The last reload, if any.
+    public var lastReload: ReloadRecord? { reload.withLock { $0 } }
+
     /// `PUT /v1.0/metadata/{key}` values.
     public var extendedMetadata: [String: String] { extended.withLock { $0 } }
 

@@ -1,0 +1,129 @@
+import Foundation
+import Synchronization
+import Testing
+
+/// Configuration that changes while Courier delivers: files in the resources path are added,
+/// changed and removed under a steady publish load; each change applies per resource, unchanged
+/// subscriptions lose nothing, and a change with a problem is refused whole.
+@Suite(.serialized) struct LiveReloadTests {
+    /// A number shared with the publishing task.
+    final class Shared: Sendable {
+        let value = Atomic<Int>(0)
+        func add() { value.add(1, ordering: .relaxed) }
+        func set(_ v: Int) { value.store(v, ordering: .relaxed) }
+        var current: Int { value.load(ordering: .relaxed) }
+    }
+
+    static func declarative(_ name: String, topic: String, route: String) -> String {
+        GatewayTests.declarative(name, topic: topic, route: route, scopes: ["app1"])
+    }
+
+    /// `GET /v1.0/metadata`'s record of the last reload.
+    static func lastReload(_ h: Harness) async throws -> [String: Any]? {
+        try await h.request(.GET, "/v1.0/metadata").json?["courierConfigReload"] as? [String: Any]
+    }
+
+    /// Waits until the last reload's record satisfies `condition`.
+    static func waitForReload(_ h: Harness, _ what: String, _ condition: ([String: Any]) -> Bool) async throws -> [String: Any] {
+        let deadline = Date().addingTimeInterval(15)
+        while Date() < deadline {
+            if let r = try await lastReload(h), condition(r) { return r }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw TestFailure("no reload \(what) within 15 s: \(String(describing: try await lastReload(h)))")
+    }
+
+    static func changes(_ r: [String: Any]) -> [String] { r["changes"] as? [String] ?? [] }
+
+    @Test func changesApplyPerResourceUnderLoad() async throws {
+        let run = UUID().uuidString.prefix(6).lowercased()
+        let (t1, t2, t3) = ("l1-\(run)", "l2-\(run)", "l3-\(run)")
+        let late = try await TestSubscriber(subscriptions: "[\(subscription(topic: t3, route: "/late"))]")
+        let resources = [
+            "pubsub.yaml": Harness.defaultPubsub,
+            "t2.yaml": Self.declarative("t2", topic: t2, route: "/t2-old"),
+            "t3.yaml": Self.declarative("t3", topic: t3, route: "/t3"),
+        ]
+        let published = Shared(), failed = Shared(), stop = Shared()
+        do {
+            try await withHarness(resources: resources, subscriptions: "[\(subscription(topic: t1, route: "/t1"))]") { h in
+                let dir = h.directory + "/resources"
+                let load = Task {
+                    var i = 0
+                    while stop.current == 0 {
+                        let topic = [t1, t2, t3][i % 3]
+                        let status = (try? await h.publish("pubsub/\(topic)", #"{"n":\#(i)}"#).status) ?? 0
+                        if status != 204 { failed.add() }
+                        i += 1
+                        published.set(i)
+                    }
+                }
+                try await Task.sleep(for: .seconds(1))
+
+                // 1. A new App starts; it gets every event published once it is listed live.
+                try GatewayTests.app("late-\(run)", port: late.port).write(toFile: dir + "/late.yaml", atomically: true, encoding: .utf8)
+                _ = try await GatewayTests.waitUntilLive(h, ["late-\(run)": 1])
+                let liveFrom = published.current
+
+                // 2. A changed route restarts only that subscription.
+                try Self.declarative("t2", topic: t2, route: "/t2-new").write(toFile: dir + "/t2.yaml", atomically: true, encoding: .utf8)
+                var r = try await Self.waitForReload(h, "changing t2") { Self.changes($0).contains("app1: changed pubsub/\(t2)") }
+                #expect(r["result"] as? String == "applied")
+                #expect(!Self.changes(r).contains { $0.contains(t1) }, "t1 untouched: \(Self.changes(r))")
+
+                // 3. A removed subscription drains and stops.
+                try FileManager.default.removeItem(atPath: dir + "/t3.yaml")
+                r = try await Self.waitForReload(h, "removing t3") { Self.changes($0).contains("app1: removed pubsub/\(t3)") }
+                let t3Before = h.subscriber!.requests.filter { $0.path == "/t3" }.count
+
+                // 4. An invalid file is refused whole (file:line), and nothing changes.
+                try "apiVersion: dapr.io/v2alpha1\nkind: Subscription\nmetadata: { name: bad }\nspec: { pubsubname: pubsub, topic: x }\n"
+                    .write(toFile: dir + "/bad.yaml", atomically: true, encoding: .utf8)
+                r = try await Self.waitForReload(h, "refusing bad.yaml") { $0["result"] as? String == "refused" }
+                let problems = (r["problems"] as? [String] ?? []).joined(separator: "\n")
+                #expect(problems.contains("bad.yaml:4") && problems.contains("no route"), "\(problems)")
+                #expect(h.runtime.subscriptions.activeSubscriptions.map(\.topic).sorted() == [t1, t2].sorted(), "the running set stays")
+                try FileManager.default.removeItem(atPath: dir + "/bad.yaml")
+
+                // 5. A component change is refused with its reason (not applied live yet).
+                try Harness.defaultPubsub.replacingOccurrences(of: "200000", with: "300000")
+                    .write(toFile: dir + "/pubsub.yaml", atomically: true, encoding: .utf8)
+                r = try await Self.waitForReload(h, "refusing the component change") {
+                    ($0["problems"] as? [String] ?? []).contains { $0.contains("components pubsub changed") }
+                }
+                try await Task.sleep(for: .seconds(1))
+                stop.set(1)
+                await load.value
+
+                // Every event of the unchanged subscription arrived; the changed one lost nothing
+                // across its restart; the new App got everything after it was live.
+                let total = published.current
+                func numbers(_ s: TestSubscriber, _ paths: Set<String>) -> [Int] {
+                    s.requests.filter { paths.contains($0.path) }.compactMap { ($0.json?["data"] as? [String: Any])?["n"] as? Int }
+                }
+                let expected1 = Set(stride(from: 0, to: total, by: 3)), expected2 = Set(stride(from: 1, to: total, by: 3))
+                let expectedLate = Set(stride(from: 2, to: total, by: 3).filter { $0 >= liveFrom })
+                let deadline = Date().addingTimeInterval(60)
+                while Date() < deadline && (!expected1.isSubset(of: numbers(h.subscriber!, ["/t1"]))
+                                            || !expected2.isSubset(of: numbers(h.subscriber!, ["/t2-old", "/t2-new"]))
+                                            || !expectedLate.isSubset(of: numbers(late, ["/late"]))) {
+                    try await Task.sleep(for: .milliseconds(200))
+                }
+                let got1 = numbers(h.subscriber!, ["/t1"]), got2 = numbers(h.subscriber!, ["/t2-old", "/t2-new"]), gotLate = numbers(late, ["/late"])
+                print("live reload: \(total) published (\(failed.current) refused); t1 \(Set(got1).count)/\(expected1.count) "
+                      + "(\(got1.count - Set(got1).count) duplicates), t2 \(Set(got2).count)/\(expected2.count) (\(got2.count - Set(got2).count) duplicates), "
+                      + "late \(Set(gotLate).intersection(expectedLate).count)/\(expectedLate.count)")
+                #expect(failed.current == 0, "every publish answered 204 through the reloads")
+                #expect(expected1.subtracting(got1).isEmpty, "unchanged subscription: missing \(expected1.subtracting(got1).sorted().prefix(10))")
+                #expect(expected2.subtracting(got2).isEmpty, "changed subscription: missing \(expected2.subtracting(got2).sorted().prefix(10))")
+                #expect(expectedLate.subtracting(gotLate).isEmpty, "added App: missing \(expectedLate.subtracting(gotLate).sorted().prefix(10))")
+                #expect(numbers(h.subscriber!, ["/t2-new"]).count > 0, "the new route is used")
+                #expect(h.subscriber!.requests.filter { $0.path == "/t3" }.count == t3Before, "nothing delivered to a removed subscription")
+            }
+        } catch {
+            await late.stop()
+            throw error
+        }
+        await late.stop()
+    }
+}
