@@ -172,17 +172,17 @@ public final class SubscriptionManager: Service, Sendable {
         guard ready, let channel else { return [] }
         let wanted = SubscriptionDiscovery.merge(declarative: declarative, programmatic: programmatic, logger: logger)
         let wantedByKey = Dictionary(wanted.map { ($0.key, $0) }) { a, _ in a }
-        var changes: [String] = []
+        var summary: [String] = []
         for (key, current) in running {
             if let next = wantedByKey[key], next.hasSameDefinition(as: current) { continue }
             await stop(key)
-            changes.append("\(wantedByKey[key] == nil ? "removed" : "changed") \(current.pubsubName)/\(current.topic)")
+            summary.append("\(wantedByKey[key] == nil ? "removed" : "changed") \(current.pubsubName)/\(current.topic)")
         }
         let toStart = wanted.filter { spec in state.withLock { $0.running[spec.key] == nil } }
-        for spec in toStart where running[spec.key] == nil { changes.append("added \(spec.pubsubName)/\(spec.topic)") }
+        for spec in toStart where running[spec.key] == nil { summary.append("added \(spec.pubsubName)/\(spec.topic)") }
         await startAll(toStart, channel: channel)
         state.withLock { s in s.order = wanted.map(\.key).filter { s.running[$0] != nil } }
-        return changes
+        return summary
     }
 
     /// Stops one subscription taking messages and waits until its in-flight deliveries settled.

@@ -153,8 +153,12 @@ final class RabbitSubscription: DeliverySource, DeliverySettler {
         try c.consume(queue: t.queue, prefetch: prefetch, noAck: options.autoAck)
     }
 
-    /// Queued plus handed out and not yet settled.
-    var held: Int { queue.count + inFlight.count }
+    /// Queued, handed out and not yet settled, or nacked but not yet sent back: what this process
+    /// holds. (A message on the wire between the broker and this process, e.g. redelivered the
+    /// moment it was requeued, is counted by neither side until it is read.)
+    var held: Int {
+        queue.count + inFlight.count + settles.withLock { s in s.count { if case .nack = $0.action { true } else { false } } }
+    }
 
     // MARK: DeliverySource
 

@@ -37,16 +37,6 @@ import Testing
         guard process.terminationStatus == 0 else { throw TestFailure("prlimit --pid \(pid) --nofile=\(soft): failed") }
     }
 
-    /// A keep-alive connection left idle after one answered health request.
-    static func idleConnection(_ port: Int) throws -> Int32 {
-        let fd = try RawHTTP.connected(port: port, timeout: 5)
-        let request = Array("GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
-        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-        var buffer = [UInt8](repeating: 0, count: 512)
-        _ = recv(fd, &buffer, buffer.count, 0)
-        return fd
-    }
-
     @Test func healthAnswersWhenTheLimitDropsBelowWhatCourierHolds() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-fds-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir + "/resources", withIntermediateDirectories: true)
@@ -59,7 +49,7 @@ import Testing
         var clients: [Int32] = []
         defer { clients.forEach { close($0) } }
         do {
-            clients = try await BrokerCtl.offPool { try (0..<1100).map { _ in try Self.idleConnection(port) } }
+            clients = try await BrokerCtl.offPool { try (0..<1100).map { _ in try RawHTTP.idleKeepAlive(port: port) } }
             let held = Self.descriptors(pid), original = Self.softLimit(pid)
             #expect(held > 1100, "Courier holds the idle clients: \(held)")
             let lowered = held - 300
@@ -101,7 +91,7 @@ import Testing
                 try RawHTTP.exchange(port: port, "POST /v1.0/publish/pubsub/fds HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}", timeout: 5)
             }
             #expect(publish.hasPrefix("HTTP/1.1 204"), "\(publish.prefix(80).debugDescription)")
-            clients = try await BrokerCtl.offPool { try (0..<200).map { _ in try Self.idleConnection(port) } }
+            clients = try await BrokerCtl.offPool { try (0..<200).map { _ in try RawHTTP.idleKeepAlive(port: port) } }
             #expect(Self.descriptors(pid) > 200, "idle connections are kept again once descriptors are plentiful")
         } catch {
             await courier.terminate()

@@ -139,16 +139,7 @@ import Testing
         try await withHarness(withApp: false, configure: { $0.httpMaxConnections = 20; $0.httpRequestHeadTimeout = .seconds(4) }) { h in
             let port = h.httpPort
             // 40 idle keep-alive connections, each after one answered request.
-            let idle = try await BrokerCtl.offPool { () throws -> [Int32] in
-                try (0..<40).map { _ in
-                    let fd = try RawHTTP.connected(port: port, timeout: 5)
-                    let request = Array("GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
-                    _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-                    var buffer = [UInt8](repeating: 0, count: 512)
-                    _ = recv(fd, &buffer, buffer.count, 0)
-                    return fd
-                }
-            }
+            let idle = try await BrokerCtl.offPool { try (0..<40).map { _ in try RawHTTP.idleKeepAlive(port: port) } }
             defer { idle.forEach { close($0) } }
             for _ in 0..<5 { #expect(try await h.request(.GET, "/v1.0/healthz").status == 204) }
             // 20 connections with a half-sent head hold every slot.
@@ -303,6 +294,16 @@ enum RawHTTP {
             if n < 0 { return (String(decoding: out, as: UTF8.self), errno == ECONNRESET) }
             out.append(contentsOf: buffer[0..<n])
         }
+    }
+
+    /// A keep-alive connection left idle after one answered health request.
+    static func idleKeepAlive(port: Int) throws -> Int32 {
+        let fd = try connected(port: port, timeout: 5)
+        let request = Array("GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\n\r\n".utf8)
+        _ = request.withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+        var buffer = [UInt8](repeating: 0, count: 512)
+        _ = recv(fd, &buffer, buffer.count, 0)
+        return fd
     }
 
     static func connected(port: Int, timeout: Double) throws -> Int32 {
