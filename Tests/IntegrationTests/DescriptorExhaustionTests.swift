@@ -37,6 +37,34 @@ import Testing
         guard process.terminationStatus == 0 else { throw TestFailure("prlimit --pid \(pid) --nofile=\(soft): failed") }
     }
 
+    /// Connections held by a child process (`Tests/clients/holdconns.py`), so the test process
+    /// keeps few descriptors: libmosquitto, used by tests running beside this one, cannot use a
+    /// descriptor past 1,024 (select()).
+    final class HeldConnections: @unchecked Sendable {
+        let process = Process()
+        let input = Pipe(), output = Pipe()
+        private(set) var count = 0
+
+        init(port: Int, count: Int, arguments: [String]) throws {
+            let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .appendingPathComponent("clients/holdconns.py").path
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = [script, "\(port)", "\(count)"] + arguments
+            process.standardInput = input
+            process.standardOutput = output
+            try process.run()
+            var line = Data()
+            while let byte = try output.fileHandleForReading.read(upToCount: 1), !byte.isEmpty, byte != Data("\n".utf8) { line.append(byte) }
+            self.count = Int(String(decoding: line, as: UTF8.self).split(separator: " ").last ?? "") ?? 0
+        }
+
+        /// Closes every connection and waits for the process.
+        func release() {
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+    }
+
     @Test func healthAnswersWhenTheLimitDropsBelowWhatCourierHolds() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-fds-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir + "/resources", withIntermediateDirectories: true)
@@ -46,10 +74,11 @@ import Testing
                                                      "--resources-path", dir + "/resources", "--data-dir", dir + "/data"], log: dir + "/courier.log")
         let pid = courier.pid
         try await PortAllocator.waitUntilListening(port)
-        var clients: [Int32] = []
-        defer { clients.forEach { close($0) } }
+        var holders: [HeldConnections] = []
+        defer { holders.forEach { $0.release() } }
         do {
-            clients = try await BrokerCtl.offPool { try (0..<1100).map { _ in try RawHTTP.idleKeepAlive(port: port) } }
+            holders.append(try await BrokerCtl.offPool { try HeldConnections(port: port, count: 1100, arguments: ["--idle"]) })
+            #expect(holders[0].count == 1100)
             let held = Self.descriptors(pid), original = Self.softLimit(pid)
             #expect(held > 1100, "Courier holds the idle clients: \(held)")
             let lowered = held - 300
@@ -57,13 +86,7 @@ import Testing
 
             // More clients connect while the limit is below what Courier holds.
             let cpuBefore = Self.cpuSeconds(pid), start = Date()
-            let newcomers = Task { try await BrokerCtl.offPool { () throws -> [Int32] in
-                try (0..<300).map { _ in
-                    let fd = try RawHTTP.connected(port: port, timeout: 5)
-                    usleep(10_000)
-                    return fd
-                }
-            } }
+            let newcomers = Task { try await BrokerCtl.offPool { try HeldConnections(port: port, count: 300, arguments: ["--interval", "0.01"]) } }
             var latencies: [Double] = []
             for _ in 0..<5 {
                 let asked = Date()
@@ -72,7 +95,7 @@ import Testing
                 #expect(answer.hasPrefix("HTTP/1.1 204"), "health on a new connection: \(answer.prefix(60).debugDescription)")
                 try await Task.sleep(for: .milliseconds(300))
             }
-            clients += try await newcomers.value
+            holders.append(try await newcomers.value)
             try await Task.sleep(for: .seconds(1))
             let cpu = (Self.cpuSeconds(pid) - cpuBefore) / Date().timeIntervalSince(start)
             print("descriptor exhaustion: held \(held), limit lowered to \(lowered), health latencies \(latencies.map { Int($0 * 1000) }) ms, CPU \(Int(cpu * 100)) %, descriptors now \(Self.descriptors(pid))")
@@ -81,8 +104,8 @@ import Testing
             #expect(Self.descriptors(pid) < lowered, "back under the lowered limit")
 
             // The clients go, the limit comes back: everything is normal.
-            clients.forEach { close($0) }
-            clients = []
+            holders.forEach { $0.release() }
+            holders = []
             try Self.prlimit(pid, soft: original)
             try await Task.sleep(for: .milliseconds(500))
             let health = try await BrokerCtl.offPool { try RawHTTP.exchange(port: port, "GET /v1.0/healthz HTTP/1.1\r\nHost: x\r\n\r\n", timeout: 5) }
@@ -91,7 +114,7 @@ import Testing
                 try RawHTTP.exchange(port: port, "POST /v1.0/publish/pubsub/fds HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\n\r\n{\"a\":1}", timeout: 5)
             }
             #expect(publish.hasPrefix("HTTP/1.1 204"), "\(publish.prefix(80).debugDescription)")
-            clients = try await BrokerCtl.offPool { try (0..<200).map { _ in try RawHTTP.idleKeepAlive(port: port) } }
+            holders.append(try await BrokerCtl.offPool { try HeldConnections(port: port, count: 200, arguments: ["--idle"]) })
             #expect(Self.descriptors(pid) > 200, "idle connections are kept again once descriptors are plentiful")
         } catch {
             await courier.terminate()

@@ -35,6 +35,14 @@ import Testing
 
     static func changes(_ r: [String: Any]) -> [String] { r["changes"] as? [String] ?? [] }
 
+    /// Waits until `count` more events were published, so every change happens under load (on a
+    /// busy machine publishing slows down; a fixed sleep once let a whole run pass with 29 events).
+    static func waitForProgress(_ published: Shared, _ count: Int) async throws {
+        let target = published.current + count, deadline = Date().addingTimeInterval(60)
+        while published.current < target && Date() < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        guard published.current >= target else { throw TestFailure("publishing stalled at \(published.current)") }
+    }
+
     @Test func changesApplyPerResourceUnderLoad() async throws {
         let run = UUID().uuidString.prefix(6).lowercased()
         let (t1, t2, t3) = ("l1-\(run)", "l2-\(run)", "l3-\(run)")
@@ -58,12 +66,14 @@ import Testing
                         published.set(i)
                     }
                 }
-                try await Task.sleep(for: .seconds(1))
+                try await Self.waitForProgress(published, 300)
 
                 // 1. A new App starts; it gets every event published once it is listed live.
                 try GatewayTests.app("late-\(run)", port: late.port).write(toFile: dir + "/late.yaml", atomically: true, encoding: .utf8)
                 _ = try await GatewayTests.waitUntilLive(h, ["late-\(run)": 1])
                 let liveFrom = published.current
+
+                try await Self.waitForProgress(published, 300)
 
                 // 2. A changed route restarts only that subscription.
                 try Self.declarative("t2", topic: t2, route: "/t2-new").write(toFile: dir + "/t2.yaml", atomically: true, encoding: .utf8)
@@ -71,10 +81,14 @@ import Testing
                 #expect(r["result"] as? String == "applied")
                 #expect(!Self.changes(r).contains { $0.contains(t1) }, "t1 untouched: \(Self.changes(r))")
 
+                try await Self.waitForProgress(published, 300)
+
                 // 3. A removed subscription drains and stops.
                 try FileManager.default.removeItem(atPath: dir + "/t3.yaml")
                 r = try await Self.waitForReload(h, "removing t3") { Self.changes($0).contains("app1: removed pubsub/\(t3)") }
                 let t3Before = h.subscriber!.requests.filter { $0.path == "/t3" }.count
+
+                try await Self.waitForProgress(published, 300)
 
                 // 4. An invalid file is refused whole (file:line), and nothing changes.
                 try "apiVersion: dapr.io/v2alpha1\nkind: Subscription\nmetadata: { name: bad }\nspec: { pubsubname: pubsub, topic: x }\n"
@@ -85,16 +99,19 @@ import Testing
                 #expect(h.runtime.subscriptions.activeSubscriptions.map(\.topic).sorted() == [t1, t2].sorted(), "the running set stays")
                 try FileManager.default.removeItem(atPath: dir + "/bad.yaml")
 
+                try await Self.waitForProgress(published, 300)
+
                 // 5. A component change is refused with its reason (not applied live yet).
                 try Harness.defaultPubsub.replacingOccurrences(of: "200000", with: "300000")
                     .write(toFile: dir + "/pubsub.yaml", atomically: true, encoding: .utf8)
                 r = try await Self.waitForReload(h, "refusing the component change") {
                     ($0["problems"] as? [String] ?? []).contains { $0.contains("components pubsub changed") }
                 }
-                try await Task.sleep(for: .seconds(1))
+                try await Self.waitForProgress(published, 300)
                 stop.set(1)
                 await load.value
 
+                #expect(published.current >= 1_800, "every change happened under load: \(published.current) published")
                 // Every event of the unchanged subscription arrived; the changed one lost nothing
                 // across its restart; the new App got everything after it was live.
                 let total = published.current
