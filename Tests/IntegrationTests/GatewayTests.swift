@@ -177,14 +177,7 @@ import Testing
             metadata: { name: five }
             spec: { baseUrl: "http://127.0.0.1:3005", apiToken: { value: t } }
             """.write(toFile: dir + "/apps.yaml", atomically: true, encoding: .utf8)
-        var options = CourierOptions()
-        options.resourcesPaths = [dir]
-        options.dataDirectory = dir + "/data"
-        do {
-            _ = try await CourierRuntime(options: options, logger: Logger(label: "gateway-test"))
-            Issue.record("Courier started with invalid App resources")
-        } catch let error as CourierRuntime.StartupError {
-            let text = error.description
+        if let text = try await startupProblems(resources: dir, dataDirectory: dir + "/data") {
             #expect(text.contains("apps.yaml:5") && text.contains("baseUrl 'not a url'"), "\(text)")
             #expect(text.contains("apps.yaml:12") && text.contains("protocol must be http or grpc"), "\(text)")
             #expect(text.contains("App 'three': appToken uses secretKeyRef"), "\(text)")

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import Testing
 
 /// Courier in-process on real loopback sockets, with its resources in a temporary directory and a
 /// real subscriber app.
@@ -114,6 +115,23 @@ func withHarness(resources: [String: String] = ["pubsub.yaml": Harness.defaultPu
         throw error
     }
     await h.stop()
+}
+
+/// Starts Courier on the resources in `directory` expecting it to refuse: the problems it printed,
+/// or `nil` (and a recorded issue) when it started.
+func startupProblems(resources directory: String, appID: String = "courier", dataDirectory: String) async throws -> String? {
+    var options = CourierOptions()
+    options.appID = appID
+    options.resourcesPaths = [directory]
+    options.dataDirectory = dataDirectory
+    do {
+        let runtime = try await CourierRuntime(options: options, logger: Logger(label: "startup-test"))
+        Issue.record("Courier started with the resources in \(directory)")
+        await runtime.shutdown()
+        return nil
+    } catch let error as CourierRuntime.StartupError {
+        return error.description
+    }
 }
 
 /// `/dapr/subscribe` JSON for one topic.

@@ -38,15 +38,8 @@ import Testing
                 let resources = dir + "/resources-\(UUID().uuidString.prefix(4))"
                 try FileManager.default.createDirectory(atPath: resources, withIntermediateDirectories: true)
                 try component(credentials).write(toFile: resources + "/pubsub.yaml", atomically: true, encoding: .utf8)
-                var options = CourierOptions()
-                options.appID = "auth"
-                options.resourcesPaths = [resources]
-                options.dataDirectory = dir + "/data"
-                do {
-                    _ = try await CourierRuntime(options: options, logger: Logger(label: "auth-test"))
-                    Issue.record("\(case_): Courier started")
-                } catch let error as CourierRuntime.StartupError {
-                    #expect(error.description.lowercased().contains("authorization"), "\(case_): \(error)")
+                if let problems = try await startupProblems(resources: resources, appID: "auth", dataDirectory: dir + "/data") {
+                    #expect(problems.lowercased().contains("authorization"), "\(case_): \(problems)")
                 }
             }
         } catch {

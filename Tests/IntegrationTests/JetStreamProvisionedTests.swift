@@ -87,15 +87,8 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try BindingTests.component("sink", "bindings.jetstream", [("natsURL", url), ("subject", "\(prefix).nowhere"), ("disableEntityManagement", "true")])
             .write(toFile: dir + "/sink.yaml", atomically: true, encoding: .utf8)
-        var options = CourierOptions()
-        options.appID = "prov"
-        options.resourcesPaths = [dir]
-        options.dataDirectory = dir + "/data"
-        do {
-            _ = try await CourierRuntime(options: options, logger: Logger(label: "prov-test"))
-            Issue.record("Courier started with a binding whose subject no stream captures")
-        } catch let error as CourierRuntime.StartupError {
-            #expect(error.description.contains("no stream captures subject \(prefix).nowhere"), "\(error)")
+        if let problems = try await startupProblems(resources: dir, appID: "prov", dataDirectory: dir + "/data") {
+            #expect(problems.contains("no stream captures subject \(prefix).nowhere"), "\(problems)")
         }
 
         let component = BindingTests.component("pubsub", "pubsub.jetstream", [("natsURL", url), ("disableEntityManagement", "true")])
