@@ -18,12 +18,15 @@ public final class AppUnit: Sendable {
     let pubsubs: [String: SubscriptionManager.PubSub]
     let pool: HTTP1ConnectionPool?
     let callback: AppCallbackClient?
+    /// Its health probe, when health checks are on (HTTP apps).
+    let probe: AppHealthProbe?
 
     /// `pubsubs` are every loaded pub/sub; the unit keeps those whose scopes admit it, with
     /// `group(pubsub)` as its consumer group there.
     init(id: String, address: AppSpec.Address?, protocolName: String, appToken: String?, maxConcurrency: Int,
          pubsubs all: [String: SubscriptionManager.PubSub], group: (SubscriptionManager.PubSub) -> String,
-         resources: ResourceSet, namespace: String, logger: Logger, spec: AppSpec? = nil) throws {
+         resources: ResourceSet, namespace: String, logger: Logger, spec: AppSpec? = nil,
+         healthCheck: AppHealthProbe.Settings? = nil) throws {
         self.id = id
         self.spec = spec
         self.protocolName = protocolName
@@ -60,6 +63,11 @@ public final class AppUnit: Sendable {
                                             declarative: resources.subscriptions(for: id), resiliencies: resources.resiliencies(for: id),
                                             maxConcurrency: maxConcurrency, logger: appLogger,
                                             metrics: DeliveryMetrics(appID: id, namespace: namespace))
+        if let healthCheck, case .http(let http)? = channel {
+            probe = AppHealthProbe(settings: healthCheck, channel: http, subscriptions: subscriptions, logger: appLogger)
+        } else {
+            probe = nil
+        }
     }
 
     /// The definition it was built from, to tell whether a reload changed it.
@@ -70,8 +78,10 @@ public final class AppUnit: Sendable {
     func run() async {
         await withTaskGroup(of: Void.self) { group in
             if let callback { group.addTask { try? await callback.run() } }
+            if let probe { group.addTask { await probe.run() } }
             try? await subscriptions.run()
             callback?.stop()
+            group.cancelAll()
         }
     }
 
@@ -89,8 +99,8 @@ public final class AppUnit: Sendable {
             subs.append(.init(pubsub: s.pubsubName, topic: s.topic, routes: s.rules.map(\.path), deadLetterTopic: s.deadLetterTopic,
                               backlog: backlog))
         }
-        // Until health probing lands: healthy once the app answered its subscription discovery.
-        return AppStatus(id: id, baseURL: baseURL, protocolName: protocolName, healthy: subscriptions.isReady, subscriptions: subs)
+        // With health checks, what they say; without, whether the app answered its subscription discovery.
+        return AppStatus(id: id, baseURL: baseURL, protocolName: protocolName, healthy: probe?.isHealthy ?? subscriptions.isReady, subscriptions: subs)
     }
 
     /// Closes its connections to the app (after deliveries drained).

@@ -89,7 +89,8 @@ final class ConfigReloader: Sendable {
             do {
                 c.fleet.add(try AppUnit(id: app.id, address: app.address, protocolName: app.protocolName, appToken: AppSpec.literal(app.appToken),
                                         maxConcurrency: app.maxConcurrency, pubsubs: c.pubsubs, group: { _ in app.id }, resources: next,
-                                        namespace: c.options.namespace ?? "", logger: c.logger, spec: app))
+                                        namespace: c.options.namespace ?? "", logger: c.logger, spec: app,
+                                        healthCheck: app.healthCheck.map(AppHealthProbe.Settings.init)))
                 changes.append(restarted.contains(app.id) ? "changed App \(app.id)" : "added App \(app.id)")
             } catch {
                 changes.append("App \(app.id) could not start: \(error)")

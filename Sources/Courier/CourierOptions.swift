@@ -1,3 +1,4 @@
+import Delivery
 import Logging
 
 /// Everything `courier run` accepts; the names follow daprd's flags.
@@ -36,5 +37,14 @@ public struct CourierOptions: Sendable {
     /// Most connections the HTTP API keeps open; also kept below the open-file limit.
     public var httpMaxConnections = 4096
 
+    /// Dapr's `--enable-app-health-check` and its settings, for the flag app; `nil`: off.
+    public var appHealthCheck: AppHealthProbe.Settings?
+
     public init() {}
+
+    /// Turns the flag app's health checks on (`--enable-app-health-check` and its settings).
+    public mutating func enableAppHealthCheck(path: String, intervalSeconds: Double, timeoutMilliseconds: Int, threshold: Int) {
+        appHealthCheck = .init(path: path, interval: .milliseconds(Int(intervalSeconds * 1000)),
+                               timeout: .milliseconds(timeoutMilliseconds), threshold: threshold)
+    }
 }

@@ -134,13 +134,14 @@ public final class CourierRuntime: Sendable {
         do {
             units.append(try AppUnit(id: options.appID, address: options.appPort.map { .init(scheme: "http", host: options.appChannelAddress, port: $0) },
                                      protocolName: options.appProtocol, appToken: options.appAPIToken, maxConcurrency: options.appMaxConcurrency,
-                                     pubsubs: pubsubs, group: \.consumerGroup, resources: resources, namespace: options.namespace ?? "", logger: logger))
+                                     pubsubs: pubsubs, group: \.consumerGroup, resources: resources, namespace: options.namespace ?? "", logger: logger,
+                                     healthCheck: options.appHealthCheck))
             for app in resources.apps {
                 // An App's consumer group is its id on every pub/sub, whatever the component's
                 // consumerID (which names the flag app's group).
                 units.append(try AppUnit(id: app.id, address: app.address, protocolName: app.protocolName, appToken: AppSpec.literal(app.appToken),
                                          maxConcurrency: app.maxConcurrency, pubsubs: pubsubs, group: { _ in app.id }, resources: resources,
-                                         namespace: options.namespace ?? "", logger: logger))
+                                         namespace: options.namespace ?? "", logger: logger, spec: app, healthCheck: app.healthCheck.map(AppHealthProbe.Settings.init)))
             }
         } catch {
             for unit in units { await unit.close() }

@@ -57,6 +57,8 @@ public final class SubscriptionManager: Service, Sendable {
         var running: [String: Running] = [:]
         var stopping = false
         var ready = false
+        /// The app is unhealthy: nothing runs until `resume`.
+        var paused = false
         var active: [SubscriptionSpec] { order.compactMap { running[$0]?.runner.subscription } }
     }
 
@@ -115,7 +117,7 @@ public final class SubscriptionManager: Service, Sendable {
         await withTaskGroup(of: Void.self) { group in
             // Started together: a broker such as Kafka then joins its group once for all of them, and
             // start-up time does not grow with the number of subscriptions.
-            await startAll(all, channel: channel)
+            if !state.withLock({ $0.paused }) { await startAll(all, channel: channel) }
             state.withLock { $0.ready = true }
             changes.release()
             for await command in commands.stream {
@@ -167,7 +169,7 @@ public final class SubscriptionManager: Service, Sendable {
         defer { changes.release() }
         let (ready, programmatic, running) = state.withLock { s in
             s.declarative = declarative
-            return (s.ready && !s.stopping, s.programmatic, s.running.mapValues(\.runner.subscription))
+            return (s.ready && !s.stopping && !s.paused, s.programmatic, s.running.mapValues(\.runner.subscription))
         }
         guard ready, let channel else { return [] }
         let wanted = SubscriptionDiscovery.merge(declarative: declarative, programmatic: programmatic, logger: logger)
@@ -183,6 +185,36 @@ public final class SubscriptionManager: Service, Sendable {
         await startAll(toStart, channel: channel)
         state.withLock { s in s.order = wanted.map(\.key).filter { s.running[$0] != nil } }
         return summary
+    }
+
+    /// Stops every subscription taking messages (in-flight deliveries settle first) until `resume`:
+    /// for an app that stopped answering its health checks.
+    public func pause() async {
+        await changes.acquire()
+        defer { changes.release() }
+        let keys = state.withLock { s -> [String] in
+            guard !s.paused else { return [] }
+            s.paused = true  // also before the first start, which then starts nothing
+            return Array(s.running.keys)
+        }
+        for key in keys { await stop(key) }
+    }
+
+    /// Reads the app's subscriptions again and starts them: it answers its health checks again.
+    public func resume() async {
+        await changes.acquire()
+        defer { changes.release() }
+        guard let channel, state.withLock({ $0.paused && !$0.stopping }) else { return }
+        let programmatic = await SubscriptionDiscovery.discover(target: channel, logger: logger,
+                                                                isCancelled: { Task.isCancelled || self.state.withLock { $0.stopping } })
+        let declarative = state.withLock { s -> [SubscriptionSpec] in
+            s.programmatic = programmatic
+            s.paused = false
+            return s.declarative
+        }
+        let wanted = SubscriptionDiscovery.merge(declarative: declarative, programmatic: programmatic, logger: logger)
+        await startAll(wanted, channel: channel)
+        state.withLock { s in s.order = wanted.map(\.key).filter { s.running[$0] != nil } }
     }
 
     /// Stops one subscription taking messages and waits until its in-flight deliveries settled.

@@ -33,12 +33,32 @@ enum AppParser {
         guard maxConcurrency == -1 || maxConcurrency > 0 else {
             throw (spec.field("maxConcurrency") ?? spec).problem("\(label): maxConcurrency must be positive (or -1 for no limit)")
         }
+        var healthCheck: AppSpec.HealthCheck?
         if let health = spec.field("healthCheck"), !health.isNull {
-            throw health.problem("\(label): healthCheck is not supported yet")
+            guard health.isMapping else { throw health.problem("\(label): healthCheck must be a mapping (path, intervalSeconds, timeoutMilliseconds, threshold)") }
+            guard protocolName == "http" else { throw health.problem("\(label): healthCheck is supported for http apps only, not yet for grpc") }
+            var check = AppSpec.HealthCheck()
+            if let path = try health.optionalString("path") {
+                guard path.hasPrefix("/") else { throw (health.field("path") ?? health).problem("\(label): healthCheck.path must start with /") }
+                check.path = path
+            }
+            if let text = try health.optionalString("intervalSeconds") {
+                guard let v = Double(text), v > 0 else { throw (health.field("intervalSeconds") ?? health).problem("\(label): healthCheck.intervalSeconds must be a positive number") }
+                check.intervalSeconds = v
+            }
+            if let v = try health.int("timeoutMilliseconds") {
+                guard v > 0 else { throw (health.field("timeoutMilliseconds") ?? health).problem("\(label): healthCheck.timeoutMilliseconds must be positive") }
+                check.timeoutMilliseconds = v
+            }
+            if let v = try health.int("threshold") {
+                guard v > 0 else { throw (health.field("threshold") ?? health).problem("\(label): healthCheck.threshold must be positive") }
+                check.threshold = v
+            }
+            healthCheck = check
         }
         return AppSpec(id: id, address: .init(scheme: scheme, host: host, port: url.port ?? 80), protocolName: protocolName,
                        apiToken: try token(spec, "apiToken", label), appToken: try token(spec, "appToken", label),
-                       maxConcurrency: maxConcurrency, secretStore: try spec.field("auth")?.optionalString("secretStore"),
+                       maxConcurrency: maxConcurrency, healthCheck: healthCheck, secretStore: try spec.field("auth")?.optionalString("secretStore"),
                        location: doc.location)
     }
 

@@ -34,18 +34,37 @@ public struct AppSpec: Sendable, Equatable {
     public var appToken: Token?
     /// Deliveries in flight to this app; -1 for no limit beyond each subscription's window.
     public var maxConcurrency: Int
+    /// `healthCheck`: probe `GET path` every `intervalSeconds` (timeout `timeoutMilliseconds`);
+    /// `threshold` failures in a row pause the app's subscriptions until it answers again.
+    public struct HealthCheck: Sendable, Equatable {
+        public var path: String
+        public var intervalSeconds: Double
+        public var timeoutMilliseconds: Int
+        public var threshold: Int
+
+        public init(path: String = "/healthz", intervalSeconds: Double = 5, timeoutMilliseconds: Int = 500, threshold: Int = 3) {
+            self.path = path
+            self.intervalSeconds = intervalSeconds
+            self.timeoutMilliseconds = timeoutMilliseconds
+            self.threshold = threshold
+        }
+    }
+
+    public var healthCheck: HealthCheck?
     /// `auth.secretStore`: where the tokens' `secretKeyRef`s are read from.
     public var secretStore: String?
     public var location: SourceLocation
 
     public init(id: String, address: Address, protocolName: String = "http", apiToken: Token? = nil, appToken: Token? = nil,
-                maxConcurrency: Int = -1, secretStore: String? = nil, location: SourceLocation = SourceLocation(file: "", line: 0)) {
+                maxConcurrency: Int = -1, healthCheck: HealthCheck? = nil, secretStore: String? = nil,
+                location: SourceLocation = SourceLocation(file: "", line: 0)) {
         self.id = id
         self.address = address
         self.protocolName = protocolName
         self.apiToken = apiToken
         self.appToken = appToken
         self.maxConcurrency = maxConcurrency
+        self.healthCheck = healthCheck
         self.secretStore = secretStore
         self.location = location
     }

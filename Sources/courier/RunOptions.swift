@@ -28,6 +28,16 @@ struct RunOptions: ParsableArguments {
     var config: String?
     @Option(name: .customLong("app-max-concurrency"), help: "Most deliveries in flight to the app at once (-1 = unlimited).")
     var appMaxConcurrency = -1
+    @Flag(name: .customLong("enable-app-health-check"), help: "Probe the app's health and pause its subscriptions while it is unhealthy.")
+    var enableAppHealthCheck = false
+    @Option(name: .customLong("app-health-check-path"), help: "Path of the app's health endpoint.")
+    var appHealthCheckPath = "/healthz"
+    @Option(name: .customLong("app-health-probe-interval"), help: "Seconds between health probes.")
+    var appHealthProbeInterval = 5.0
+    @Option(name: .customLong("app-health-probe-timeout"), help: "Milliseconds a health probe may take.")
+    var appHealthProbeTimeout = 500
+    @Option(name: .customLong("app-health-threshold"), help: "Failed probes in a row that make the app unhealthy.")
+    var appHealthThreshold = 3
     @Option(name: .customLong("max-body-size"), help: "Largest request body, e.g. 4Mi, 512Ki, 1000000.")
     var maxBodySize = "4Mi"
     @Option(name: .customLong("dapr-graceful-shutdown-seconds"), help: "Seconds in-flight deliveries get to finish on shutdown.")
@@ -55,6 +65,15 @@ struct RunOptions: ParsableArguments {
         if !resourcesPaths.isEmpty { o.resourcesPaths = resourcesPaths }
         o.configPath = config
         o.appMaxConcurrency = appMaxConcurrency
+        if enableAppHealthCheck {
+            guard appHealthCheckPath.hasPrefix("/") else { throw ValidationError("--app-health-check-path must start with /") }
+            guard appHealthProbeInterval > 0, appHealthProbeTimeout > 0, appHealthThreshold > 0 else {
+                throw ValidationError("--app-health-probe-interval, --app-health-probe-timeout and --app-health-threshold must be positive")
+            }
+            guard appProtocol == "http" else { throw ValidationError("--enable-app-health-check is supported for --app-protocol http only") }
+            o.enableAppHealthCheck(path: appHealthCheckPath, intervalSeconds: appHealthProbeInterval,
+                                   timeoutMilliseconds: appHealthProbeTimeout, threshold: appHealthThreshold)
+        }
         guard let bytes = ByteSize.parse(maxBodySize), bytes > 0 else {
             throw ValidationError("--max-body-size '\(maxBodySize)' is not a size such as 4Mi")
         }

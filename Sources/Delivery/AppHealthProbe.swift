@@ -1,0 +1,64 @@
+import Logging
+import Resources
+import Synchronization
+
+/// Probes an app over HTTP (`GET path`, 2xx = healthy) every `interval`, and pauses its
+/// subscriptions while it is unhealthy: nothing is taken from the broker for it (so nothing is
+/// delivered or dead-lettered meanwhile); once it answers again its subscriptions are read anew
+/// from `/dapr/subscribe` and resume where its consumer group left off.
+public final class AppHealthProbe: Sendable {
+    public struct Settings: Sendable, Equatable {
+        public var path: String
+        public var interval: Duration
+        public var timeout: Duration
+        public var threshold: Int
+
+        public init(path: String = "/healthz", interval: Duration = .seconds(5), timeout: Duration = .milliseconds(500), threshold: Int = 3) {
+            self.path = path
+            self.interval = interval
+            self.timeout = timeout
+            self.threshold = threshold
+        }
+
+        /// An `App`'s `healthCheck`.
+        public init(_ check: AppSpec.HealthCheck) {
+            self.init(path: check.path, interval: .milliseconds(Int(check.intervalSeconds * 1000)),
+                      timeout: .milliseconds(check.timeoutMilliseconds), threshold: check.threshold)
+        }
+    }
+
+    let settings: Settings
+    let channel: AppChannel
+    let subscriptions: SubscriptionManager
+    let logger: Logger
+    private let health: Mutex<AppHealth>
+
+    public init(settings: Settings, channel: AppChannel, subscriptions: SubscriptionManager, logger: Logger) {
+        self.settings = settings
+        self.channel = channel
+        self.subscriptions = subscriptions
+        self.logger = logger
+        health = Mutex(AppHealth(threshold: settings.threshold))
+    }
+
+    public var isHealthy: Bool { health.withLock { $0.healthy } }
+
+    /// Probes until cancelled.
+    public func run() async {
+        let timeout = Double(settings.timeout.components.seconds) + Double(settings.timeout.components.attoseconds) / 1e18
+        while !Task.isCancelled {
+            let ok = (try? await channel.send(method: .GET, path: settings.path, timeout: timeout)).map { (200..<300).contains($0.status) } ?? false
+            switch health.withLock({ $0.record(success: ok) }) {
+            case .becameUnhealthy?:
+                logger.warning("app is unhealthy (\(settings.threshold) failed health probes on \(settings.path)): its subscriptions pause")
+                await subscriptions.pause()
+            case .becameHealthy?:
+                logger.notice("app is healthy again: reading its subscriptions and resuming")
+                await subscriptions.resume()
+            case nil:
+                break
+            }
+            try? await Task.sleep(for: settings.interval)
+        }
+    }
+}
