@@ -103,7 +103,11 @@ import Testing
     /// reaches each app once (the groups formed before the first publish).
     @Test(arguments: ["redis", "kafka"])
     func replicasShareEachAppsWork(_ kind: String) async throws {
-        guard let pubsub = DurabilityTests.requiredComponent(kind) else { return }
+        // Redis hands an entry pending longer than processingTimeout to another consumer of the
+        // group; the shared component's 2 s is shorter than a delivery can take on a loaded
+        // machine (a full run once saw one event twice), so this test allows 30 s: a second
+        // delivery then means the group is not shared.
+        guard let pubsub = DurabilityTests.requiredComponent(kind)?.replacingOccurrences(of: "\"2s\"", with: "\"30s\"") else { return }
         let run = UUID().uuidString.prefix(6).lowercased()
         let topic = "gr-\(run)"
         let orders = try await TestSubscriber(subscriptions: "[\(subscription(topic: topic, route: "/o"))]")
@@ -121,11 +125,13 @@ import Testing
                     #expect(r.status == 204)
                 }
                 for (name, app, path) in [("orders", orders, "/o"), ("billing", billing, "/b")] {
-                    let got = try await app.wait(for: n, path: path, timeout: 60).compactMap { ($0.json?["data"] as? [String: Any])?["n"] as? Int }
+                    func got() -> [Int] { app.requests.filter { $0.path == path }.compactMap { ($0.json?["data"] as? [String: Any])?["n"] as? Int } }
+                    let deadline = Date().addingTimeInterval(60)
+                    while Set(got()).count < n && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
                     try await Task.sleep(for: .seconds(1))  // room for a duplicate to show
-                    let all = app.requests.filter { $0.path == path }.count
-                    print("gateway replicas on \(kind): \(name) got \(Set(got).count) distinct of \(n), \(all - Set(got).count) duplicates")
-                    #expect(Set(got) == Set(0..<n), "\(name): every event")
+                    let all = got().count
+                    print("gateway replicas on \(kind): \(name) got \(Set(got()).count) distinct of \(n), \(all - Set(got()).count) duplicates")
+                    #expect(Set(got()) == Set(0..<n), "\(name): every event")
                     #expect(all == n, "\(name): each event once across the two replicas (\(all) deliveries)")
                 }
             } catch {
