@@ -99,7 +99,10 @@ import Testing
             try await Task.sleep(for: .seconds(1))
             let cpu = (Self.cpuSeconds(pid) - cpuBefore) / Date().timeIntervalSince(start)
             print("descriptor exhaustion: held \(held), limit lowered to \(lowered), health latencies \(latencies.map { Int($0 * 1000) }) ms, CPU \(Int(cpu * 100)) %, descriptors now \(Self.descriptors(pid))")
-            #expect(latencies.sorted()[2] < 1, "health answers within a second (median of 5): \(latencies)")
+            // Alone the answers take 2-63 ms, inside the full suite up to 0.9 s (its timers run late
+            // on two busy cores); the code before the fix did not answer within 5 s at all. The bound
+            // leaves CI's slower machine room without letting that defect through.
+            #expect(latencies.sorted()[2] < 2.5, "health answers promptly (median of 5): \(latencies)")
             #expect(cpu < 0.5, "Courier does not spin: \(cpu * 100) % of a core")
             #expect(Self.descriptors(pid) < lowered, "back under the lowered limit")
 
