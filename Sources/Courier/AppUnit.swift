@@ -73,6 +73,15 @@ public final class AppUnit: Sendable {
     /// The definition it was built from, to tell whether a reload changed it.
     let spec: AppSpec?
 
+    /// The unit of an `App` resource: its consumer group is its id on every pub/sub, whatever the
+    /// component's `consumerID` (which names the flag app's group).
+    convenience init(app: AppSpec, pubsubs: [String: SubscriptionManager.PubSub], resources: ResourceSet, namespace: String,
+                     logger: Logger) throws {
+        try self.init(id: app.id, address: app.address, protocolName: app.protocolName, appToken: AppSpec.literal(app.appToken),
+                      maxConcurrency: app.maxConcurrency, pubsubs: pubsubs, group: { _ in app.id }, resources: resources,
+                      namespace: namespace, logger: logger, spec: app, healthCheck: app.healthCheck.map(AppHealthProbe.Settings.init))
+    }
+
     /// Runs the app's gRPC client (if any) and its subscriptions until the subscriptions stopped
     /// (shutdown, or `stop` for an app removed while running) and drained.
     func run() async {
@@ -91,7 +100,7 @@ public final class AppUnit: Sendable {
     }
 
     /// What `GET /v1.0-alpha1/apps` shows of it: live subscriptions with their backlog at its group.
-    func status() async -> AppStatus {
+    func status(inputBindings: [String]) async -> AppStatus {
         var subs: [AppStatus.Subscription] = []
         for s in subscriptions.activeSubscriptions {
             let pubsub = pubsubs[s.pubsubName]
@@ -100,7 +109,8 @@ public final class AppUnit: Sendable {
                               backlog: backlog))
         }
         // With health checks, what they say; without, whether the app answered its subscription discovery.
-        return AppStatus(id: id, baseURL: baseURL, protocolName: protocolName, healthy: probe?.isHealthy ?? subscriptions.isReady, subscriptions: subs)
+        return AppStatus(id: id, baseURL: baseURL, protocolName: protocolName, healthy: probe?.isHealthy ?? subscriptions.isReady, subscriptions: subs,
+                         inputBindings: inputBindings)
     }
 
     /// Closes its connections to the app (after deliveries drained).

@@ -87,16 +87,13 @@ final class ConfigReloader: Sendable {
         }
         for app in next.apps where before[app.id] == nil || restarted.contains(app.id) {
             do {
-                c.fleet.add(try AppUnit(id: app.id, address: app.address, protocolName: app.protocolName, appToken: AppSpec.literal(app.appToken),
-                                        maxConcurrency: app.maxConcurrency, pubsubs: c.pubsubs, group: { _ in app.id }, resources: next,
-                                        namespace: c.options.namespace ?? "", logger: c.logger, spec: app,
-                                        healthCheck: app.healthCheck.map(AppHealthProbe.Settings.init)))
+                c.fleet.add(try AppUnit(app: app, pubsubs: c.pubsubs, resources: next, namespace: c.options.namespace ?? "", logger: c.logger))
                 changes.append(restarted.contains(app.id) ? "changed App \(app.id)" : "added App \(app.id)")
             } catch {
                 changes.append("App \(app.id) could not start: \(error)")
             }
         }
-        c.tokens.update(apps: Dictionary(next.apps.compactMap { app in AppSpec.literal(app.apiToken).map { (app.id, $0) } }) { a, _ in a })
+        c.tokens.update(apps: next.appTokens)
         // Apps left as they were (and the flag app): only their changed subscriptions restart.
         for unit in c.fleet.units where unit.id == c.options.appID || (before[unit.id] != nil && after[unit.id] != nil && !restarted.contains(unit.id)) {
             for change in await unit.subscriptions.apply(declarative: next.subscriptions(for: unit.id)) {

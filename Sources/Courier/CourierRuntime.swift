@@ -137,11 +137,7 @@ public final class CourierRuntime: Sendable {
                                      pubsubs: pubsubs, group: \.consumerGroup, resources: resources, namespace: options.namespace ?? "", logger: logger,
                                      healthCheck: options.appHealthCheck))
             for app in resources.apps {
-                // An App's consumer group is its id on every pub/sub, whatever the component's
-                // consumerID (which names the flag app's group).
-                units.append(try AppUnit(id: app.id, address: app.address, protocolName: app.protocolName, appToken: AppSpec.literal(app.appToken),
-                                         maxConcurrency: app.maxConcurrency, pubsubs: pubsubs, group: { _ in app.id }, resources: resources,
-                                         namespace: options.namespace ?? "", logger: logger, spec: app, healthCheck: app.healthCheck.map(AppHealthProbe.Settings.init)))
+                units.append(try AppUnit(app: app, pubsubs: pubsubs, resources: resources, namespace: options.namespace ?? "", logger: logger))
             }
         } catch {
             for unit in units { await unit.close() }
@@ -206,13 +202,17 @@ public final class CourierRuntime: Sendable {
                                  maxConcurrency: max(options.appMaxConcurrency, 0)),
             resiliencyNames: resiliencies.map(\.name),
             appReady: { fleet.units.allSatisfy(\.subscriptions.isReady) }, subscriptions: { subscriptions.activeSubscriptions + streaming.active },
-            apps: { var all: [AppStatus] = []; for app in fleet.units { all.append(await app.status()) }; return all })
+            apps: { [flagID = options.appID] in
+                // Input bindings are delivered to the flag app only (not yet to `App`s).
+                var all: [AppStatus] = []
+                for app in fleet.units { all.append(await app.status(inputBindings: app.id == flagID ? inputService.reading : [])) }
+                return all
+            })
         self.state = state
         let publisher = Publisher(appID: options.appID, targets: targets, metrics: PublishMetrics { component, topic, success, seconds in
             metrics.egress(component: component, topic: topic, success: success, seconds: seconds)
         })
-        let tokens = CallerTokens(operatorToken: options.apiToken,
-                                  apps: Dictionary(resources.apps.compactMap { app in AppSpec.literal(app.apiToken).map { (app.id, $0) } }) { a, _ in a })
+        let tokens = CallerTokens(operatorToken: options.apiToken, apps: resources.appTokens)
         let router = SidecarRouter(publisher: publisher, state: state, tokens: tokens, maxBodyBytes: options.maxBodyBytes,
                                    bindings: hub)
         var apiLogger = logger

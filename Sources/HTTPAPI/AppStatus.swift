@@ -26,13 +26,16 @@ public struct AppStatus: Sendable {
     public var protocolName: String
     public var healthy: Bool
     public var subscriptions: [Subscription]
+    /// Input bindings being read for it.
+    public var inputBindings: [String]
 
-    public init(id: String, baseURL: String?, protocolName: String, healthy: Bool, subscriptions: [Subscription]) {
+    public init(id: String, baseURL: String?, protocolName: String, healthy: Bool, subscriptions: [Subscription], inputBindings: [String]) {
         self.id = id
         self.baseURL = baseURL
         self.protocolName = protocolName
         self.healthy = healthy
         self.subscriptions = subscriptions
+        self.inputBindings = inputBindings
     }
 
     var json: JSONValue {
@@ -47,7 +50,7 @@ public struct AppStatus: Sendable {
                     "inFlight": s.backlog.map { .number(String($0.inFlight)) } ?? .null,
                 ])
             }),
-            "inputBindings": .array([]),
+            "inputBindings": .array(inputBindings.map { .string($0) }),
         ])
     }
 

@@ -21,6 +21,11 @@ public struct ResourceSet: Sendable {
         resiliencies.filter { $0.scopes.isEmpty || $0.scopes.contains(id) }
     }
 
+    /// Each App's `apiToken` by app id (secrets already resolved).
+    public var appTokens: [String: String] {
+        Dictionary(apps.compactMap { app in AppSpec.literal(app.apiToken).map { (app.id, $0) } }) { first, _ in first }
+    }
+
     /// Problems that are errors, not warnings.
     public var errors: [ResourceProblem] { problems.filter { !$0.isWarning } }
 }
