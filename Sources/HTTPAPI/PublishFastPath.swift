@@ -220,7 +220,7 @@ final class PublishFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let loop = context.eventLoop
         let bound = NIOLoopBound(self, eventLoop: loop)
         Task {
-            let answer: DaprError? = await CallerTokens.$callerAppID.withValue(accepted.callerAppID) {
+            let publish = { () async -> DaprError? in
                 do throws(DaprError) {
                     try await publisher.publish(pubsub: accepted.pubsub, topic: accepted.topic, body: bytes,
                                                 contentType: accepted.contentType, metadata: accepted.metadata, trace: accepted.trace)
@@ -229,6 +229,8 @@ final class PublishFastPath: ChannelDuplexHandler, RemovableChannelHandler {
                     return error
                 }
             }
+            // A task-local binding only for an App's caller: the common publish binds nothing.
+            let answer = if let caller = accepted.callerAppID { await CallerTokens.$callerAppID.withValue(caller) { await publish() } } else { await publish() }
             loop.execute { bound.value.answer(answer) }
         }
     }
