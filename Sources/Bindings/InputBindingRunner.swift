@@ -10,10 +10,18 @@ import Resources
 /// bytes) or, for a bridge, to its `forwardTo` output bindings. A message is acknowledged at the
 /// source only once the app answered 2xx (after the inbound policy's retries) or every target
 /// accepted it; otherwise it goes back to the source for redelivery. Cron ignores the answer.
+/// While the app is unhealthy (`availability` closed) a message waits before it is delivered.
 public final class InputBindingRunner: Sendable {
+    /// Where it reads: the component loaded at start-up (shared with its output side), or a
+    /// reader of its own opened when it starts reading (an `App`'s, in its consumer group).
+    public enum Source: Sendable {
+        case loaded(any InputBinding)
+        case opened(@Sendable () async throws -> BindingComponent)
+    }
+
     public let name: String
     let type: String
-    let binding: any InputBinding
+    let source: Source
     let settings: BindingSettings
     let channel: AppTarget?
     let hub: BindingHub
@@ -21,12 +29,15 @@ public final class InputBindingRunner: Sendable {
     let metrics: BindingMetrics
     let logger: Logger
     let defaultTimeout: Double
+    let availability: AppAvailability?
 
-    public init(name: String, type: String, binding: any InputBinding, settings: BindingSettings, channel: AppTarget?, hub: BindingHub,
-                policy: InboundPolicy, metrics: BindingMetrics, logger: Logger, defaultTimeout: Double = 60) {
+    public init(name: String, type: String, source: Source, settings: BindingSettings, channel: AppTarget?, hub: BindingHub,
+                policy: InboundPolicy, metrics: BindingMetrics, logger: Logger, defaultTimeout: Double = 60,
+                availability: AppAvailability? = nil) {
         self.name = name
         self.type = type
-        self.binding = binding
+        self.source = source
+        self.availability = availability
         self.settings = settings
         self.channel = channel
         self.hub = hub
@@ -89,6 +100,11 @@ public final class InputBindingRunner: Sendable {
     }
 
     func handle(_ delivery: Delivery) async {
+        if settings.forwardTo.isEmpty, let availability, !availability.isOpen, !(await availability.waitUntilOpen()) {
+            // The app is gone or Courier stops while it was unhealthy: back to the source.
+            try? await delivery.nack(redeliverAfter: 0)
+            return
+        }
         let started = RFC3339.currentUnixSeconds()
         let accepted = settings.forwardTo.isEmpty ? await deliverToApp(delivery) : await forward(delivery)
         if Task.isCancelled && !accepted { return }  // shutting down: the source redelivers it

@@ -1,3 +1,4 @@
+import Bindings
 import BrokerKit
 import Delivery
 import GRPCAPI
@@ -8,14 +9,33 @@ import Resources
 /// One app Courier delivers to: the `--app-id`/`--app-port` app, or an `App` resource (gateway
 /// mode). Each has what one app has in a sidecar, of its own: a channel (an HTTP connection pool,
 /// or a gRPC AppCallback client), a consumer group on every pub/sub it may see, its declarative
-/// subscriptions and resiliency policies, a concurrency limit, and the manager that runs them.
+/// subscriptions and resiliency policies, a concurrency limit, and the manager that runs them; an
+/// `App` also reads its own input bindings. Its health gate pauses all of it while it is unhealthy.
 public final class AppUnit: Sendable {
+    /// What an app's input bindings need; its unit builds their runners with its channel.
+    struct InputPlan: Sendable {
+        struct Binding: Sendable {
+            var component: Component
+            var settings: BindingSettings
+            var source: InputBindingRunner.Source
+        }
+        var bindings: [Binding]
+        var hub: BindingHub
+        var resiliencies: [ResiliencySpec]
+        var metrics: BindingMetrics
+    }
+
     public let id: String
     /// `http://host:port`; `nil` for the flag app without `--app-port`.
     public let baseURL: String?
     public let protocolName: String
     public let subscriptions: SubscriptionManager
-    let pubsubs: [String: SubscriptionManager.PubSub]
+    /// Its input bindings (an `App`'s; the flag app's are read by the runtime's service).
+    let inputs: InputBindingService?
+    /// Its consumer group on a pub/sub.
+    let grouping: @Sendable (SubscriptionManager.PubSub) -> String
+    /// Closed while its health checks fail.
+    let availability = AppAvailability()
     let pool: HTTP1ConnectionPool?
     let callback: AppCallbackClient?
     /// Its health probe, when health checks are on (HTTP apps).
@@ -24,19 +44,15 @@ public final class AppUnit: Sendable {
     /// `pubsubs` are every loaded pub/sub; the unit keeps those whose scopes admit it, with
     /// `group(pubsub)` as its consumer group there.
     init(id: String, address: AppSpec.Address?, protocolName: String, appToken: String?, maxConcurrency: Int,
-         pubsubs all: [String: SubscriptionManager.PubSub], group: (SubscriptionManager.PubSub) -> String,
+         pubsubs all: [String: SubscriptionManager.PubSub], group: @escaping @Sendable (SubscriptionManager.PubSub) -> String,
          resources: ResourceSet, namespace: String, logger: Logger, spec: AppSpec? = nil,
-         healthCheck: AppHealthProbe.Settings? = nil) throws {
+         healthCheck: AppHealthProbe.Settings? = nil, inputPlan: InputPlan? = nil) throws {
         self.id = id
         self.spec = spec
         self.protocolName = protocolName
+        self.grouping = group
         baseURL = address?.url
-        var pubsubs: [String: SubscriptionManager.PubSub] = [:]
-        for (name, var pubsub) in all where pubsub.component.isVisible(to: id) {
-            pubsub.consumerGroup = group(pubsub)
-            pubsubs[name] = pubsub
-        }
-        self.pubsubs = pubsubs
+        let pubsubs = Self.visible(all, to: id, group: group)
         var pool: HTTP1ConnectionPool?
         var callback: AppCallbackClient?
         let channel: AppTarget?
@@ -62,12 +78,41 @@ public final class AppUnit: Sendable {
         subscriptions = SubscriptionManager(appID: id, pubsubs: pubsubs, channel: channel,
                                             declarative: resources.subscriptions(for: id), resiliencies: resources.resiliencies(for: id),
                                             maxConcurrency: maxConcurrency, logger: appLogger,
-                                            metrics: DeliveryMetrics(appID: id, namespace: namespace))
+                                            metrics: DeliveryMetrics(appID: id, namespace: namespace), availability: availability)
         if let healthCheck, case .http(let http)? = channel {
-            probe = AppHealthProbe(settings: healthCheck, channel: http, subscriptions: subscriptions, logger: appLogger)
+            probe = AppHealthProbe(settings: healthCheck, channel: http, subscriptions: subscriptions, availability: availability, logger: appLogger)
         } else {
             probe = nil
         }
+        if let inputPlan, let channel, !inputPlan.bindings.isEmpty {
+            let breakers = CircuitBreakerRegistry(), availability = availability
+            let runners = inputPlan.bindings.map { b in
+                let resolved = inputPlan.resiliencies.policy(component: b.component.name, category: "bindings", direction: .inbound)
+                return InputBindingRunner(name: b.component.name, type: b.component.type, source: b.source, settings: b.settings, channel: channel,
+                                          hub: inputPlan.hub, policy: InboundPolicy(resolved: resolved, breakers: breakers),
+                                          metrics: inputPlan.metrics, logger: appLogger, availability: availability)
+            }
+            inputs = InputBindingService(runners: runners, logger: appLogger)
+        } else {
+            inputs = nil
+        }
+    }
+
+    /// The pub/subs app `id` may see, with its consumer group on each.
+    static func visible(_ all: [String: SubscriptionManager.PubSub], to id: String,
+                        group: (SubscriptionManager.PubSub) -> String) -> [String: SubscriptionManager.PubSub] {
+        var pubsubs: [String: SubscriptionManager.PubSub] = [:]
+        for (name, var pubsub) in all where pubsub.component.isVisible(to: id) {
+            pubsub.consumerGroup = group(pubsub)
+            pubsubs[name] = pubsub
+        }
+        return pubsubs
+    }
+
+    /// Uses `all` (the loaded pub/subs after a reload) from now on; the subscriptions on the
+    /// pub/subs named in `replaced` start again on their new client.
+    func apply(pubsubs all: [String: SubscriptionManager.PubSub], replaced: Set<String>) async -> [String] {
+        await subscriptions.apply(pubsubs: Self.visible(all, to: id, group: grouping), replaced: replaced)
     }
 
     /// The definition it was built from, to tell whether a reload changed it.
@@ -76,19 +121,25 @@ public final class AppUnit: Sendable {
     /// The unit of an `App` resource: its consumer group is its id on every pub/sub, whatever the
     /// component's `consumerID` (which names the flag app's group).
     convenience init(app: AppSpec, pubsubs: [String: SubscriptionManager.PubSub], resources: ResourceSet, namespace: String,
-                     logger: Logger) throws {
-        try self.init(id: app.id, address: app.address, protocolName: app.protocolName, appToken: AppSpec.literal(app.appToken),
-                      maxConcurrency: app.maxConcurrency, pubsubs: pubsubs, group: { _ in app.id }, resources: resources,
-                      namespace: namespace, logger: logger, spec: app, healthCheck: app.healthCheck.map(AppHealthProbe.Settings.init))
+                     logger: Logger, inputPlan: InputPlan? = nil) throws {
+        let id = app.id
+        try self.init(id: id, address: app.address, protocolName: app.protocolName, appToken: AppSpec.literal(app.appToken),
+                      maxConcurrency: app.maxConcurrency, pubsubs: pubsubs, group: { _ in id }, resources: resources,
+                      namespace: namespace, logger: logger, spec: app, healthCheck: app.healthCheck.map(AppHealthProbe.Settings.init),
+                      inputPlan: inputPlan)
     }
 
-    /// Runs the app's gRPC client (if any) and its subscriptions until the subscriptions stopped
-    /// (shutdown, or `stop` for an app removed while running) and drained.
+    /// Runs the app's gRPC client (if any), its subscriptions and its input bindings until they
+    /// stopped (shutdown, or `stop` for an app removed while running) and drained.
     func run() async {
         await withTaskGroup(of: Void.self) { group in
             if let callback { group.addTask { try? await callback.run() } }
             if let probe { group.addTask { await probe.run() } }
-            try? await subscriptions.run()
+            await withTaskGroup(of: Void.self) { work in
+                if let inputs { work.addTask { try? await inputs.run() } }
+                try? await subscriptions.run()
+                await inputs?.stopReading()
+            }
             callback?.stop()
             group.cancelAll()
         }
@@ -96,21 +147,22 @@ public final class AppUnit: Sendable {
 
     /// Stops taking messages for this app; `run` returns once in-flight deliveries settled.
     func stop() async {
+        await inputs?.stopReading()
         await subscriptions.stopTaking()
     }
 
     /// What `GET /v1.0-alpha1/apps` shows of it: live subscriptions with their backlog at its group.
-    func status(inputBindings: [String]) async -> AppStatus {
+    func status(inputBindings: [String]? = nil) async -> AppStatus {
         var subs: [AppStatus.Subscription] = []
         for s in subscriptions.activeSubscriptions {
-            let pubsub = pubsubs[s.pubsubName]
+            let pubsub = subscriptions.pubsub(named: s.pubsubName)
             let backlog = try? await pubsub?.broker.backlog(topic: s.topic, group: pubsub?.consumerGroup ?? id)
             subs.append(.init(pubsub: s.pubsubName, topic: s.topic, routes: s.rules.map(\.path), deadLetterTopic: s.deadLetterTopic,
                               backlog: backlog))
         }
         // With health checks, what they say; without, whether the app answered its subscription discovery.
         return AppStatus(id: id, baseURL: baseURL, protocolName: protocolName, healthy: probe?.isHealthy ?? subscriptions.isReady, subscriptions: subs,
-                         inputBindings: inputBindings)
+                         inputBindings: inputBindings ?? inputs?.reading ?? [])
     }
 
     /// Closes its connections to the app (after deliveries drained).

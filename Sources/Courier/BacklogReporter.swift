@@ -18,7 +18,7 @@ struct BacklogReporter: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             for app in fleet.units {
                 for s in app.subscriptions.activeSubscriptions {
-                    guard let pubsub = app.pubsubs[s.pubsubName],
+                    guard let pubsub = app.subscriptions.pubsub(named: s.pubsubName),
                           let backlog = try? await pubsub.broker.backlog(topic: s.topic, group: pubsub.consumerGroup) else { continue }
                     Gauge(label: "courier_pubsub_backlog",
                           dimensions: [("pubsub", s.pubsubName), ("topic", s.topic), ("group", pubsub.consumerGroup)])

@@ -9,9 +9,12 @@ import Synchronization
 /// Applies the resources on disk to the running Courier, one resource at a time: an added `App`
 /// starts, a removed one drains, a changed one drains and starts again, and within every app left
 /// as it was only the declarative subscriptions whose definition changed are restarted (the others
-/// never pause). A set with any problem is refused whole, and the running configuration stays.
-/// Components and Resiliency policies are not changed live yet: a change to them is refused with
-/// that reason (restart Courier to apply it).
+/// never pause). A pub/sub component added, changed or removed is connected first (one that cannot
+/// connect refuses the set); then only the subscriptions on it drain and start again on the new
+/// client, the publisher switches to it, and the old client closes. A changed Resiliency applies to
+/// every subscription's next delivery. A set with any problem is refused whole, and the running
+/// configuration stays. Binding components are not changed live yet: a change to one is refused
+/// with that reason (restart Courier to apply it).
 final class ConfigReloader: Sendable {
     enum Outcome: Equatable {
         case unchanged
@@ -23,7 +26,10 @@ final class ConfigReloader: Sendable {
         var options: CourierOptions
         var registry: BrokerRegistry
         var bindingRegistry: BindingRegistry
-        var pubsubs: [String: SubscriptionManager.PubSub]
+        var brokerContext: BrokerRegistry.BrokerContext
+        var pubsubs: PubSubTable
+        var publisher: Publisher
+        var inputPlanner: InputPlanner
         var fleet: AppFleet
         var tokens: CallerTokens
         var state: SidecarState
@@ -66,16 +72,33 @@ final class ConfigReloader: Sendable {
         let c = context
         guard next.errors.isEmpty else { return .refused(next.errors.map(\.description)) }
         let running = current.withLock { $0 }
-        var problems: [String] = []
-        let changedComponents = Self.changedNames(running.components, next.components, name: \.name, fingerprint: Self.fingerprint)
-        if !changedComponents.isEmpty {
-            problems.append("components \(changedComponents.joined(separator: ", ")) changed: component changes are not applied live yet (restart Courier to apply them)")
+        let isBinding: (Component) -> Bool = { $0.category == "bindings" }
+        let changedBindings = Self.changedNames(running.components.filter(isBinding), next.components.filter(isBinding),
+                                                name: \.name, fingerprint: Self.fingerprint)
+        if !changedBindings.isEmpty {
+            return .refused(["binding components \(changedBindings.joined(separator: ", ")) changed: binding component changes are not applied live yet (restart Courier to apply them)"])
         }
-        let changedPolicies = Self.changedNames(running.resiliencies, next.resiliencies, name: \.name, fingerprint: Self.fingerprint)
-        if !changedPolicies.isEmpty {
-            problems.append("Resiliency \(changedPolicies.joined(separator: ", ")) changed: resiliency changes are not applied live yet (restart Courier to apply them)")
+        // Pub/sub components added or changed connect before anything changes: an added one that
+        // cannot refuses the whole set. A changed one that cannot open beside its running client
+        // (one store, one client) is replaced after the old one closed.
+        let isPubSub: (Component) -> Bool = { $0.category == "pubsub" }
+        let changedPubSubs = Self.changedNames(running.components.filter(isPubSub), next.components.filter(isPubSub),
+                                               name: \.name, fingerprint: Self.fingerprint)
+        let runningPubSubs = c.pubsubs.all
+        var fresh: [String: SubscriptionManager.PubSub] = [:]
+        var closeFirst: [String: Component] = [:]
+        for component in next.components where isPubSub(component) && changedPubSubs.contains(component.name) {
+            do {
+                fresh[component.name] = try await PubSubTable.make(component, registry: c.registry, context: c.brokerContext)
+            } catch {
+                if runningPubSubs[component.name] != nil {
+                    closeFirst[component.name] = component
+                    continue
+                }
+                for pubsub in fresh.values { await pubsub.broker.close() }
+                return .refused(["\(component.location): component '\(component.name)' (\(component.type)) failed to start: \(error); the running configuration stays"])
+            }
         }
-        guard problems.isEmpty else { return .refused(problems) }
 
         var changes: [String] = []
         let before = Dictionary(running.apps.map { ($0.id, $0) }) { a, _ in a }
@@ -85,9 +108,14 @@ final class ConfigReloader: Sendable {
             await c.fleet.remove(id)
             if after[id] == nil { changes.append("removed App \(id)") }
         }
+        if !changedPubSubs.isEmpty {
+            changes += await switchPubSubs(changedPubSubs, to: fresh, closeFirst: closeFirst)
+        }
+        let pubsubs = c.pubsubs.all
         for app in next.apps where before[app.id] == nil || restarted.contains(app.id) {
             do {
-                c.fleet.add(try AppUnit(app: app, pubsubs: c.pubsubs, resources: next, namespace: c.options.namespace ?? "", logger: c.logger))
+                c.fleet.add(try AppUnit(app: app, pubsubs: pubsubs, resources: next, namespace: c.options.namespace ?? "", logger: c.logger,
+                                        inputPlan: c.inputPlanner.plan(for: app.id, resources: next)))
                 changes.append(restarted.contains(app.id) ? "changed App \(app.id)" : "added App \(app.id)")
             } catch {
                 changes.append("App \(app.id) could not start: \(error)")
@@ -95,13 +123,73 @@ final class ConfigReloader: Sendable {
         }
         c.tokens.update(apps: next.appTokens)
         // Apps left as they were (and the flag app): only their changed subscriptions restart.
-        for unit in c.fleet.units where unit.id == c.options.appID || (before[unit.id] != nil && after[unit.id] != nil && !restarted.contains(unit.id)) {
+        let kept = c.fleet.units.filter { $0.id == c.options.appID || (before[$0.id] != nil && after[$0.id] != nil && !restarted.contains($0.id)) }
+        for unit in kept {
             for change in await unit.subscriptions.apply(declarative: next.subscriptions(for: unit.id)) {
                 changes.append("\(unit.id): \(change)")
             }
         }
+        let changedPolicies = Self.changedNames(running.resiliencies, next.resiliencies, name: \.name, fingerprint: Self.fingerprint)
+        if !changedPolicies.isEmpty {
+            for unit in kept { await unit.subscriptions.apply(resiliencies: next.resiliencies(for: unit.id)) }
+            changes.append("Resiliency \(changedPolicies.joined(separator: ", ")) applied to the next delivery")
+        }
         current.withLock { $0 = next }
         return changes.isEmpty ? .unchanged : .applied(changes)
+    }
+
+    /// Puts the pub/subs in `fresh` in place of those named in `names` (a name in neither `fresh`
+    /// nor `closeFirst` was removed). Their subscriptions stop taking messages in every app
+    /// (in-flight deliveries settle); the components in `closeFirst` close and open again with
+    /// their new definition while a stand-in holds their publishes; then the publisher uses the
+    /// new clients, the subscriptions start again on them, and the old clients close.
+    private func switchPubSubs(_ names: [String], to fresh: [String: SubscriptionManager.PubSub],
+                               closeFirst: [String: Component]) async -> [String] {
+        let c = context
+        var fresh = fresh
+        var changes: [String] = []
+        let old = c.pubsubs.all
+        let replaced = Set(names).intersection(old.keys)
+        for unit in c.fleet.units { await unit.subscriptions.hold(pubsubs: replaced) }
+        if !closeFirst.isEmpty {
+            var interim = old
+            var standIns: [String: SwitchingBroker] = [:]
+            for name in closeFirst.keys {
+                let standIn = SwitchingBroker(replacing: old[name]!.broker)
+                standIns[name] = standIn
+                interim[name]?.broker = standIn
+            }
+            c.publisher.replace(targets: PubSubTable(interim).targets)
+            // Publishes that took the old client just before the switch finish on it first.
+            try? await Task.sleep(for: .milliseconds(250))
+            for (name, component) in closeFirst.sorted(by: { $0.key < $1.key }) {
+                let previous = old[name]!
+                await previous.broker.close()
+                do {
+                    fresh[name] = try await PubSubTable.make(component, registry: c.registry, context: c.brokerContext)
+                } catch {
+                    c.logger.error("component \(name) failed to start with its new definition: \(error); starting its previous one")
+                    fresh[name] = try? await PubSubTable.make(previous.component, registry: c.registry, context: c.brokerContext)
+                    changes.append("component \(name) could not start with its new definition (\(error)); \(fresh[name] == nil ? "it is not running" : "it runs its previous one")")
+                }
+                standIns[name]?.finish(with: fresh[name]?.broker)
+            }
+        }
+        var table = old
+        for name in names { table[name] = fresh[name] }
+        c.pubsubs.set(table)
+        c.publisher.replace(targets: c.pubsubs.targets)
+        for unit in c.fleet.units {
+            for change in await unit.apply(pubsubs: table, replaced: replaced) { changes.append("\(unit.id): \(change)") }
+        }
+        for name in names {
+            if let previous = old[name], closeFirst[name] == nil { await previous.broker.close() }
+            changes.append("\(old[name] == nil ? "added" : fresh[name] == nil ? "removed" : "changed") component \(name)")
+        }
+        c.state.updateComponents(named: Set(names), with: names.compactMap { fresh[$0] }.map { p in
+            .init(name: p.component.name, type: p.component.type, version: p.component.version, capabilities: p.broker.features.map(\.rawValue).sorted())
+        })
+        return changes
     }
 
     /// Names present in only one of the lists, or whose fingerprint differs.

@@ -24,7 +24,9 @@ public final class CourierRuntime: Sendable {
 
     public let options: CourierOptions
     public let resources: ResourceSet
-    public let brokers: [String: any MessageBroker]
+    /// The pub/sub adapters by component name (as they are now: a reload may replace them).
+    public var brokers: [String: any MessageBroker] { pubsubs.all.mapValues(\.broker) }
+    let pubsubs: PubSubTable
     /// The flag app's subscriptions (`--app-id`).
     public let subscriptions: SubscriptionManager
     /// Every app served: the flag app first, then each `App` resource.
@@ -95,69 +97,40 @@ public final class CourierRuntime: Sendable {
         self.resources = resources
 
         // Brokers.
-        var brokers: [String: any MessageBroker] = [:]
         var pubsubs: [String: SubscriptionManager.PubSub] = [:]
-        var targets: [String: Publisher.Target] = [:]
         var infos: [SidecarState.ComponentInfo] = []
         let context = BrokerRegistry.BrokerContext(appID: options.appID, dataDirectory: options.dataDirectory, logger: logger)
         for component in resources.components where component.category == "pubsub" {
             do {
-                var broker = try await registry.make(component, context: context)
-                if let prefix = component.topicPrefix { broker = NamespacedBroker(broker, topicPrefix: prefix) }
-                let scopes = TopicScopes(metadata: component.metadata)
-                let group = component.metadata["consumerGroup"].flatMap { $0.isEmpty ? nil : $0 }
-                    ?? component.metadata["consumerID"].flatMap { $0.isEmpty ? nil : $0 } ?? options.appID
-                brokers[component.name] = broker
-                pubsubs[component.name] = .init(broker: broker, component: component, scopes: scopes, consumerGroup: group)
-                targets[component.name] = .init(broker: broker, scopes: scopes, consumerGroup: group, appScopes: component.scopes)
+                let pubsub = try await PubSubTable.make(component, registry: registry, context: context)
+                pubsubs[component.name] = pubsub
                 infos.append(.init(name: component.name, type: component.type, version: component.version,
-                                   capabilities: broker.features.map(\.rawValue).sorted()))
+                                   capabilities: pubsub.broker.features.map(\.rawValue).sorted()))
             } catch {
                 if component.ignoreErrors {
                     logger.warning("component \(component.name) failed to start and is ignored (ignoreErrors): \(error)")
                     continue
                 }
-                for broker in brokers.values { await broker.close() }
+                for pubsub in pubsubs.values { await pubsub.broker.close() }
                 throw StartupError(problems: ["\(component.location): component '\(component.name)' (\(component.type)) failed to start: \(error)"])
             }
         }
-        self.brokers = brokers
+        let table = PubSubTable(pubsubs)
+        self.pubsubs = table
+        let brokers = pubsubs.mapValues(\.broker)
 
-        // Delivery toward the apps: the flag app (`--app-id`/`--app-port`), then every `App`.
-        let metrics = DeliveryMetrics(appID: options.appID, namespace: options.namespace ?? "")
         // HTTP bindings (`bindings.http`) call out through AsyncHTTPClient.
         var clientConfig = HTTPClient.Configuration()
         clientConfig.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 1024)
         clientConfig.tracing.tracer = nil  // Courier propagates trace context itself; no per-request spans
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: clientConfig)
-        var units: [AppUnit] = []
-        do {
-            units.append(try AppUnit(id: options.appID, address: options.appPort.map { .init(scheme: "http", host: options.appChannelAddress, port: $0) },
-                                     protocolName: options.appProtocol, appToken: options.appAPIToken, maxConcurrency: options.appMaxConcurrency,
-                                     pubsubs: pubsubs, group: \.consumerGroup, resources: resources, namespace: options.namespace ?? "", logger: logger,
-                                     healthCheck: options.appHealthCheck))
-            for app in resources.apps {
-                units.append(try AppUnit(app: app, pubsubs: pubsubs, resources: resources, namespace: options.namespace ?? "", logger: logger))
-            }
-        } catch {
-            for unit in units { await unit.close() }
-            for broker in brokers.values { await broker.close() }
-            try? await client.shutdown()
-            throw StartupError(problems: ["app channel: \(error)"])
-        }
-        let fleet = AppFleet(units: units, logger: logger)
-        self.fleet = fleet
-        let flagApp = units[0]
-        let channel = flagApp.subscriptions.channel
-        let subscriptions = flagApp.subscriptions
-        self.subscriptions = subscriptions
 
-        // Bindings: output through the hub, input through a runner each.
+        // Bindings: output through the hub (one instance of each component), input through a
+        // runner each: the flag app's and bridges' on that instance, each `App`'s on its own reader.
         let bindingMetrics = BindingMetrics(appID: options.appID, namespace: options.namespace ?? "")
         var loaded: [(component: Component, binding: BindingComponent, settings: BindingSettings)] = []
         let bindingContext = BindingRegistry.Context(appID: options.appID, dataDirectory: options.dataDirectory, httpClient: client, logger: logger)
-        // Bindings serve the flag app (input bindings to `App`s are not delivered yet).
-        for component in resources.components where component.category == "bindings" && component.isVisible(to: options.appID) {
+        for component in resources.components where component.category == "bindings" {
             do {
                 let settings = try BindingSettings(component: component)
                 let binding = try await bindingRegistry.make(component, context: bindingContext)
@@ -179,18 +152,51 @@ public final class CourierRuntime: Sendable {
         let resiliencies = resources.resiliencies(for: options.appID)
         let hub = BindingHub(components: loaded, resiliencies: resiliencies, metrics: bindingMetrics)
         self.bindings = hub
+        let inputPlanner = InputPlanner(bindings: loaded.filter { $0.binding.input != nil && $0.settings.inputAllowed && $0.settings.forwardTo.isEmpty }
+                                            .map { ($0.component, $0.settings) },
+                                        registry: bindingRegistry, context: bindingContext, hub: hub, metrics: bindingMetrics)
+
+        // Delivery toward the apps: the flag app (`--app-id`/`--app-port`), then every `App`.
+        let metrics = DeliveryMetrics(appID: options.appID, namespace: options.namespace ?? "")
+        var units: [AppUnit] = []
+        do {
+            units.append(try AppUnit(id: options.appID, address: options.appPort.map { .init(scheme: "http", host: options.appChannelAddress, port: $0) },
+                                     protocolName: options.appProtocol, appToken: options.appAPIToken, maxConcurrency: options.appMaxConcurrency,
+                                     pubsubs: pubsubs, group: \.consumerGroup, resources: resources, namespace: options.namespace ?? "", logger: logger,
+                                     healthCheck: options.appHealthCheck))
+            for app in resources.apps {
+                units.append(try AppUnit(app: app, pubsubs: pubsubs, resources: resources, namespace: options.namespace ?? "", logger: logger,
+                                         inputPlan: inputPlanner.plan(for: app.id, resources: resources)))
+            }
+        } catch {
+            for unit in units { await unit.close() }
+            for b in loaded { await b.binding.close() }
+            for broker in brokers.values { await broker.close() }
+            try? await client.shutdown()
+            throw StartupError(problems: ["app channel: \(error)"])
+        }
+        let fleet = AppFleet(units: units, logger: logger)
+        self.fleet = fleet
+        let flagApp = units[0]
+        let channel = flagApp.subscriptions.channel
+        let subscriptions = flagApp.subscriptions
+        self.subscriptions = subscriptions
+
+        // The flag app's input bindings and every bridge read the loaded instance.
         let inboundBreakers = CircuitBreakerRegistry()
-        var inputs: [String: any InputBinding] = [:]
         var runners: [InputBindingRunner] = []
         for (component, binding, settings) in loaded {
             guard let input = binding.input, settings.inputAllowed else { continue }
-            inputs[component.name] = input
+            let bridge = !settings.forwardTo.isEmpty
+            // A pure gateway (Apps, no --app-port) has no flag app to deliver to.
+            guard bridge || (component.isVisible(to: options.appID) && (channel != nil || resources.apps.isEmpty)) else { continue }
             let policy = InboundPolicy(resolved: resiliencies.policy(component: component.name, category: "bindings", direction: .inbound),
                                        breakers: inboundBreakers)
-            runners.append(InputBindingRunner(name: component.name, type: component.type, binding: input, settings: settings,
-                                              channel: channel, hub: hub, policy: policy, metrics: bindingMetrics, logger: logger))
+            runners.append(InputBindingRunner(name: component.name, type: component.type, source: .loaded(input), settings: settings,
+                                              channel: bridge ? nil : channel, hub: hub, policy: policy, metrics: bindingMetrics, logger: logger,
+                                              availability: bridge ? nil : flagApp.availability))
         }
-        let inputService = InputBindingService(runners: runners, inputs: inputs, logger: logger)
+        let inputService = InputBindingService(runners: runners, logger: logger)
         self.inputBindings = inputService
 
         let streaming = StreamingSubscriptions()
@@ -203,13 +209,12 @@ public final class CourierRuntime: Sendable {
             resiliencyNames: resiliencies.map(\.name),
             appReady: { fleet.units.allSatisfy(\.subscriptions.isReady) }, subscriptions: { subscriptions.activeSubscriptions + streaming.active },
             apps: { [flagID = options.appID] in
-                // Input bindings are delivered to the flag app only (not yet to `App`s).
                 var all: [AppStatus] = []
-                for app in fleet.units { all.append(await app.status(inputBindings: app.id == flagID ? inputService.reading : [])) }
+                for app in fleet.units { all.append(await app.status(inputBindings: app.id == flagID ? inputService.reading : nil)) }
                 return all
             })
         self.state = state
-        let publisher = Publisher(appID: options.appID, targets: targets, metrics: PublishMetrics { component, topic, success, seconds in
+        let publisher = Publisher(appID: options.appID, targets: table.targets, metrics: PublishMetrics { component, topic, success, seconds in
             metrics.egress(component: component, topic: topic, success: success, seconds: seconds)
         })
         let tokens = CallerTokens(operatorToken: options.apiToken, apps: resources.appTokens)
@@ -238,15 +243,15 @@ public final class CourierRuntime: Sendable {
                                      logger: apiLogger)
 
         let reloader = ConfigReloader(resources: resources, context: .init(
-            options: options, registry: registry, bindingRegistry: bindingRegistry, pubsubs: pubsubs, fleet: fleet, tokens: tokens,
-            state: state, logger: logger))
+            options: options, registry: registry, bindingRegistry: bindingRegistry, brokerContext: context, pubsubs: table,
+            publisher: publisher, inputPlanner: inputPlanner, fleet: fleet, tokens: tokens, state: state, logger: logger))
         self.reloader = reloader
         var watched = options.resourcesPaths
         if let config = options.configPath { watched.append(config) }
 
         var config = ServiceGroupConfiguration(
             services: [
-                .init(service: Closer(brokers: Array(brokers.values), bindings: hub, client: client, fleet: fleet), serviceName: "brokers"),
+                .init(service: Closer(pubsubs: table, bindings: hub, client: client, fleet: fleet), serviceName: "brokers"),
                 .init(service: fleet, successTerminationBehavior: .ignore, serviceName: "apps"),
                 .init(service: inputService, successTerminationBehavior: .ignore, serviceName: "input-bindings"),
                 .init(service: metricsApp, serviceName: "metrics"),
@@ -298,14 +303,14 @@ public final class CourierRuntime: Sendable {
 
 /// The last service to stop: closes brokers, bindings and the apps' connections once deliveries drained.
 struct Closer: Service {
-    let brokers: [any MessageBroker]
+    let pubsubs: PubSubTable
     let bindings: BindingHub
     let client: HTTPClient
     let fleet: AppFleet
 
     func run() async throws {
         try? await gracefulShutdown()
-        for broker in brokers { await broker.close() }
+        for pubsub in pubsubs.all.values { await pubsub.broker.close() }
         await bindings.close()
         try? await client.shutdown()
         for app in fleet.units { await app.close() }

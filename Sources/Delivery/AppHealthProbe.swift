@@ -3,9 +3,11 @@ import Resources
 import Synchronization
 
 /// Probes an app over HTTP (`GET path`, 2xx = healthy) every `interval`, and pauses its
-/// subscriptions while it is unhealthy: nothing is taken from the broker for it (so nothing is
-/// delivered or dead-lettered meanwhile); once it answers again its subscriptions are read anew
-/// from `/dapr/subscribe` and resume where its consumer group left off.
+/// subscriptions and input bindings while it is unhealthy: its gate (`availability`) closes, so a
+/// delivery that fails meanwhile goes back to the broker instead of to a dead-letter topic and an
+/// input binding's message waits; its subscriptions stop taking messages. Once it answers again
+/// the gate opens and its subscriptions are read anew from `/dapr/subscribe` and resume where its
+/// consumer group left off.
 public final class AppHealthProbe: Sendable {
     public struct Settings: Sendable, Equatable {
         public var path: String
@@ -30,13 +32,15 @@ public final class AppHealthProbe: Sendable {
     let settings: Settings
     let channel: AppChannel
     let subscriptions: SubscriptionManager
+    let availability: AppAvailability
     let logger: Logger
     private let health: Mutex<AppHealth>
 
-    public init(settings: Settings, channel: AppChannel, subscriptions: SubscriptionManager, logger: Logger) {
+    public init(settings: Settings, channel: AppChannel, subscriptions: SubscriptionManager, availability: AppAvailability, logger: Logger) {
         self.settings = settings
         self.channel = channel
         self.subscriptions = subscriptions
+        self.availability = availability
         self.logger = logger
         health = Mutex(AppHealth(threshold: settings.threshold))
     }
@@ -50,10 +54,12 @@ public final class AppHealthProbe: Sendable {
             let ok = (try? await channel.send(method: .GET, path: settings.path, timeout: timeout)).map { (200..<300).contains($0.status) } ?? false
             switch health.withLock({ $0.record(success: ok) }) {
             case .becameUnhealthy?:
-                logger.warning("app is unhealthy (\(settings.threshold) failed health probes on \(settings.path)): its subscriptions pause")
+                logger.warning("app is unhealthy (\(settings.threshold) failed health probes on \(settings.path)): its subscriptions and input bindings pause")
+                availability.close()
                 await subscriptions.pause()
             case .becameHealthy?:
                 logger.notice("app is healthy again: reading its subscriptions and resuming")
+                availability.open()
                 await subscriptions.resume()
             case nil:
                 break

@@ -24,14 +24,14 @@ public final class SubscriptionManager: Service, Sendable {
     }
 
     let appID: String
-    let pubsubs: [String: PubSub]
     /// How the app is reached; `nil` without one (no `--app-port`).
     public let channel: AppTarget?
-    let resiliencies: [ResiliencySpec]
     let breakers = CircuitBreakerRegistry()
     let globalLimit: AsyncSemaphore
     let logger: Logger
     let metrics: DeliveryMetrics
+    /// The app's health gate (with health checks).
+    let availability: AppAvailability?
     /// One change at a time: the first start, then each `apply`.
     private let changes = AsyncSemaphore(permits: 1)
     private let state: Mutex<State>
@@ -50,6 +50,11 @@ public final class SubscriptionManager: Service, Sendable {
     }
 
     struct State {
+        /// The pub/subs it may subscribe to, with its consumer group on each.
+        var pubsubs: [String: PubSub]
+        /// Pub/subs whose client a reload is replacing: their subscriptions wait, stopped.
+        var held: Set<String> = []
+        var resiliencies: [ResiliencySpec]
         var declarative: [SubscriptionSpec]
         var programmatic: [SubscriptionSpec] = []
         /// In the order they were merged, keyed by `SubscriptionSpec.key`.
@@ -63,15 +68,15 @@ public final class SubscriptionManager: Service, Sendable {
     }
 
     public init(appID: String, pubsubs: [String: PubSub], channel: AppTarget?, declarative: [SubscriptionSpec],
-                resiliencies: [ResiliencySpec], maxConcurrency: Int, logger: Logger, metrics: DeliveryMetrics) {
+                resiliencies: [ResiliencySpec], maxConcurrency: Int, logger: Logger, metrics: DeliveryMetrics,
+                availability: AppAvailability? = nil) {
         self.appID = appID
-        self.pubsubs = pubsubs
+        self.availability = availability
         self.channel = channel
-        self.resiliencies = resiliencies
         self.globalLimit = AsyncSemaphore(permits: maxConcurrency)
         self.logger = logger
         self.metrics = metrics
-        state = Mutex(State(declarative: declarative))
+        state = Mutex(State(pubsubs: pubsubs, resiliencies: resiliencies, declarative: declarative))
         commands = AsyncStream.makeStream()
     }
 
@@ -165,24 +170,81 @@ public final class SubscriptionManager: Service, Sendable {
     /// changed one drains and starts again; a new one starts. Returns what changed, as log text.
     @discardableResult
     public func apply(declarative: [SubscriptionSpec]) async -> [String] {
+        await reconcile { s in
+            s.declarative = declarative
+            return []
+        }
+    }
+
+    /// Uses `pubsubs` from now on. The subscriptions of the pub/subs named in `replaced` (a changed
+    /// component, now a new client) drain and start again on the new one; those of a pub/sub no
+    /// longer there drain and stop; one that could not start before (its pub/sub was missing)
+    /// starts; every other subscription is not touched.
+    @discardableResult
+    public func apply(pubsubs: [String: PubSub], replaced: Set<String>) async -> [String] {
+        await reconcile { s in
+            s.pubsubs = pubsubs
+            s.held = []
+            return replaced
+        }
+    }
+
+    /// Stops the subscriptions on the pub/subs named in `names` (in-flight deliveries settle) and
+    /// keeps them stopped until `apply(pubsubs:replaced:)`: their client is being replaced.
+    public func hold(pubsubs names: Set<String>) async {
+        _ = await reconcile { s in
+            s.held = names
+            return names
+        }
+    }
+
+    /// The pub/sub named `name` as this app sees it (its consumer group there).
+    public func pubsub(named name: String) -> PubSub? { state.withLock { $0.pubsubs[name] } }
+
+    /// Uses `resiliencies` from the next delivery on, in every running subscription (none pauses).
+    public func apply(resiliencies: [ResiliencySpec]) async {
         await changes.acquire()
         defer { changes.release() }
-        let (ready, programmatic, running) = state.withLock { s in
-            s.declarative = declarative
-            return (s.ready && !s.stopping && !s.paused, s.programmatic, s.running.mapValues(\.runner.subscription))
+        let runners = state.withLock { s -> [SubscriptionRunner] in
+            s.resiliencies = resiliencies
+            return s.running.values.map(\.runner)
+        }
+        for runner in runners { runner.update(policy: policy(for: runner.subscription, resiliencies: resiliencies)) }
+    }
+
+    /// Changes the state with `change` (which names the pub/subs whose subscriptions must restart),
+    /// then brings the running subscriptions in line with it.
+    private func reconcile(_ change: (inout State) -> Set<String>) async -> [String] {
+        await changes.acquire()
+        defer { changes.release() }
+        let (ready, declarative, programmatic, running, restart) = state.withLock { s in
+            let restart = change(&s)
+            return (s.ready && !s.stopping && !s.paused, s.declarative, s.programmatic, s.running.mapValues(\.runner.subscription), restart)
         }
         guard ready, let channel else { return [] }
         let wanted = SubscriptionDiscovery.merge(declarative: declarative, programmatic: programmatic, logger: logger)
         let wantedByKey = Dictionary(wanted.map { ($0.key, $0) }) { a, _ in a }
         var summary: [String] = []
         for (key, current) in running {
-            if let next = wantedByKey[key], next.hasSameDefinition(as: current) { continue }
+            if let next = wantedByKey[key], next.hasSameDefinition(as: current), !restart.contains(current.pubsubName) { continue }
             await stop(key)
-            summary.append("\(wantedByKey[key] == nil ? "removed" : "changed") \(current.pubsubName)/\(current.topic)")
+            if restart.contains(current.pubsubName) && wantedByKey[key] != nil { continue }
+            if wantedByKey[key] == nil {
+                summary.append("removed \(current.pubsubName)/\(current.topic)")
+            } else if !restart.contains(current.pubsubName) {
+                summary.append("changed \(current.pubsubName)/\(current.topic)")
+            }
         }
-        let toStart = wanted.filter { spec in state.withLock { $0.running[spec.key] == nil } }
-        for spec in toStart where running[spec.key] == nil { summary.append("added \(spec.pubsubName)/\(spec.topic)") }
+        let toStart = wanted.filter { spec in state.withLock { $0.running[spec.key] == nil && !$0.held.contains(spec.pubsubName) } }
         await startAll(toStart, channel: channel)
+        let live = state.withLock { s in Set(s.running.keys) }
+        for spec in toStart where live.contains(spec.key) {
+            if restart.contains(spec.pubsubName) {
+                summary.append("restarted \(spec.pubsubName)/\(spec.topic)")
+            } else if running[spec.key] == nil {
+                summary.append("added \(spec.pubsubName)/\(spec.topic)")
+            }
+        }
         state.withLock { s in s.order = wanted.map(\.key).filter { s.running[$0] != nil } }
         return summary
     }
@@ -226,7 +288,8 @@ public final class SubscriptionManager: Service, Sendable {
 
     func start(_ subscription: SubscriptionSpec, channel: AppTarget) async -> (SubscriptionRunner, DeliveryStream)? {
         let label = "\(subscription.pubsubName)/\(subscription.topic)"
-        guard let pubsub = pubsubs[subscription.pubsubName] else {
+        let (pubsub, resiliencies) = state.withLock { ($0.pubsubs[subscription.pubsubName], $0.resiliencies) }
+        guard let pubsub else {
             logger.error("subscription to \(label): pubsub '\(subscription.pubsubName)' is not configured; ignored")
             return nil
         }
@@ -234,12 +297,11 @@ public final class SubscriptionManager: Service, Sendable {
             logger.error("subscription to topic \(subscription.topic) is not allowed for app id \(appID)")
             return nil
         }
-        let policy = InboundPolicy(resolved: resiliencies.policy(component: subscription.pubsubName, category: "pubsub", direction: .inbound),
-                                   breakers: breakers)
+        let policy = self.policy(for: subscription, resiliencies: resiliencies)
         do {
             let runner = try SubscriptionRunner(subscription: subscription, broker: pubsub.broker, group: pubsub.consumerGroup,
                                                 channel: channel, policy: policy, appID: appID, globalLimit: globalLimit,
-                                                logger: logger, metrics: metrics)
+                                                logger: logger, metrics: metrics, availability: availability)
             let stream = try await pubsub.broker.subscribe(SubscribeRequest(topic: subscription.topic, group: pubsub.consumerGroup,
                                                                             metadata: subscription.metadata))
             logger.info("subscribed", metadata: ["pubsub": "\(subscription.pubsubName)", "topic": "\(subscription.topic)",
@@ -249,5 +311,10 @@ public final class SubscriptionManager: Service, Sendable {
             logger.error("subscription to \(label) failed: \(error)")
             return nil
         }
+    }
+
+    private func policy(for subscription: SubscriptionSpec, resiliencies: [ResiliencySpec]) -> InboundPolicy {
+        InboundPolicy(resolved: resiliencies.policy(component: subscription.pubsubName, category: "pubsub", direction: .inbound),
+                      breakers: breakers)
     }
 }

@@ -75,6 +75,7 @@ extension SubscriptionRunner {
         let started = RFC3339.currentUnixSeconds()
         var outcomes: [String: DeliveryOutcome] = [:]
         var remaining = entries
+        let policy = self.policy
         let timeout = policy.timeout(fallback: defaultTimeout)
         _ = await policy.run {
             let result = await self.push(remaining, path: path, timeout: timeout)

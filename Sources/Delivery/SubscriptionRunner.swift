@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Resources
+import Synchronization
 
 /// Delivers one subscription: pulls from the broker with bounded concurrency, routes each
 /// event, pushes it to the app under the inbound policy, dead-letters, and settles it once
@@ -13,7 +14,9 @@ public final class SubscriptionRunner: Sendable {
     let broker: any MessageBroker
     let group: String
     let channel: AppTarget
-    let policy: InboundPolicy
+    /// Its inbound Resiliency policy; a reload may replace it, for the next delivery.
+    private let currentPolicy: Mutex<InboundPolicy>
+    var policy: InboundPolicy { currentPolicy.withLock { $0 } }
     let routes: RouteTable
     let appID: String
     let limit: AsyncSemaphore
@@ -23,15 +26,18 @@ public final class SubscriptionRunner: Sendable {
     /// This subscription's ingress metric handles, per outcome.
     let ingress: DeliveryMetrics.IngressOutcomes
     let defaultTimeout: Double
+    /// Closed while the app is unhealthy: what fails then goes back to the broker, not to a dead-letter topic.
+    let availability: AppAvailability?
 
     public init(subscription: SubscriptionSpec, broker: any MessageBroker, group: String, channel: AppTarget,
                 policy: InboundPolicy, appID: String, globalLimit: AsyncSemaphore, logger: Logger,
-                metrics: DeliveryMetrics, defaultTimeout: Double = 60) throws(RouteTable.Invalid) {
+                metrics: DeliveryMetrics, defaultTimeout: Double = 60, availability: AppAvailability? = nil) throws(RouteTable.Invalid) {
         self.subscription = subscription
+        self.availability = availability
         self.broker = broker
         self.group = group
         self.channel = channel
-        self.policy = policy
+        self.currentPolicy = Mutex(policy)
         self.routes = try RouteTable(rules: subscription.rules)
         self.appID = appID
         self.limit = globalLimit
@@ -56,6 +62,11 @@ public final class SubscriptionRunner: Sendable {
             await self.handle(delivery)
             self.limit.release()
         }
+    }
+
+    /// Uses `policy` from the next delivery on (a changed Resiliency resource).
+    func update(policy: InboundPolicy) {
+        currentPolicy.withLock { $0 = policy }
     }
 
     // MARK: One delivery
@@ -100,6 +111,7 @@ public final class SubscriptionRunner: Sendable {
         }
         // 4. Push under the inbound policy.
         let push: @Sendable () async -> DeliveryOutcome
+        let policy = self.policy
         let timeout = policy.timeout(fallback: defaultTimeout)
         switch channel {
         case .http(let http):
@@ -160,8 +172,14 @@ public final class SubscriptionRunner: Sendable {
 
     // MARK: Settling
 
-    /// Error path (§3.6 step 7): dead-letter topic if set and the republish works, else nack.
+    /// Error path (§3.6 step 7): dead-letter topic if set and the republish works, else nack. A
+    /// delivery that failed while the app is unhealthy goes back to the broker: it is not the
+    /// event's fault.
     func failUnprocessable(_ delivery: Delivery, reason: String) async {
+        if reason == "failed", availability?.isOpen == false {
+            await settle(delivery, ack: false)
+            return
+        }
         if subscription.deadLetterTopic != nil, await publishDeadLetter(delivery, reason: reason) {
             await settle(delivery, ack: true)
         } else {

@@ -132,5 +132,6 @@ public final class EmbeddedBroker: MessageBroker {
         await housekeeping.value
         await engine.close()
         try? store.close()
+        lock?.release()
     }
 }

@@ -3,10 +3,12 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Synchronization
 
-/// An exclusive `flock` on `<store>.lock`, so two processes never serve one embedded store.
+/// An exclusive `flock` on `<store>.lock`, so two processes (or two clients in one, while a
+/// reload replaces one) never serve one embedded store. Released by `release()` or at deinit.
 final class StoreLock: Sendable {
-    private let fd: Int32
+    private let fd: Mutex<Int32>
 
     init(path: String) throws(BrokerErrorBox) {
         let lockPath = path + ".lock"
@@ -16,13 +18,20 @@ final class StoreLock: Sendable {
             close(fd)
             throw BrokerErrorBox(message: "the embedded store \(path) is in use by another Courier process")
         }
-        self.fd = fd
+        self.fd = Mutex(fd)
     }
 
-    deinit {
-        flock(fd, LOCK_UN)
-        close(fd)
+    /// Lets another client open the store (after this one closed it).
+    func release() {
+        fd.withLock { fd in
+            guard fd >= 0 else { return }
+            flock(fd, LOCK_UN)
+            close(fd)
+            fd = -1
+        }
     }
+
+    deinit { release() }
 }
 
 struct BrokerErrorBox: Error { var message: String }

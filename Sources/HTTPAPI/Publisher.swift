@@ -2,6 +2,7 @@ import BrokerKit
 import CloudEvents
 import Delivery
 import Resources
+import Synchronization
 
 /// The publish path (spec §1, §2): validation in Dapr's order, the envelope, scoping, and the
 /// broker call whose confirmation is what a 204 promises.
@@ -23,7 +24,9 @@ public struct Publisher: Sendable {
     }
 
     public let appID: String
-    public let targets: [String: Target]
+    /// The configured pub/subs by name; a reload may replace them.
+    public var targets: [String: Target] { table.get() }
+    private let table: SharedTargets
     public let metrics: PublishMetrics
     /// Large bulk requests processed at once (parsing, envelopes, the batch): each holds many
     /// times its body in memory while it runs, so the peak is bounded by this, not by how many
@@ -32,9 +35,14 @@ public struct Publisher: Sendable {
 
     public init(appID: String, targets: [String: Target], metrics: PublishMetrics, concurrentBulkRequests: Int = 2) {
         self.appID = appID
-        self.targets = targets
+        self.table = SharedTargets(targets)
         self.metrics = metrics
         self.bulkGate = AsyncSemaphore(permits: max(concurrentBulkRequests, 1))
+    }
+
+    /// Publishes to `targets` from the next request on (a component added, changed or removed).
+    public func replace(targets: [String: Target]) {
+        table.set(targets)
     }
 
     /// The app id the current request publishes as: its caller's (`CallerTokens`), else the
@@ -113,4 +121,12 @@ public struct PublishMetrics: Sendable {
     public init(egress: @escaping @Sendable (String, String, Bool, Double) -> Void) {
         self.egress = egress
     }
+}
+
+/// The publisher's table of targets, shared by its copies.
+private final class SharedTargets: Sendable {
+    private let value: Mutex<[String: Publisher.Target]>
+    init(_ targets: [String: Publisher.Target]) { value = Mutex(targets) }
+    func get() -> [String: Publisher.Target] { value.withLock { $0 } }
+    func set(_ targets: [String: Publisher.Target]) { value.withLock { $0 = targets } }
 }

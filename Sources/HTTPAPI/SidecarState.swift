@@ -37,7 +37,9 @@ public final class SidecarState: Sendable {
 
     public let appID: String
     public let runtimeVersion: String
-    public let components: [ComponentInfo]
+    /// The loaded components (a reload may add, change or remove pub/subs).
+    public var components: [ComponentInfo] { componentList.withLock { $0 } }
+    private let componentList: Mutex<[ComponentInfo]>
     public let appConnection: AppConnection
     public let resiliencyNames: [String]
     /// Whether subscriptions are up (the app channel is established).
@@ -54,7 +56,7 @@ public final class SidecarState: Sendable {
                 subscriptions: @escaping @Sendable () -> [SubscriptionSpec], apps: @escaping @Sendable () async -> [AppStatus] = { [] }) {
         self.appID = appID
         self.runtimeVersion = runtimeVersion
-        self.components = components
+        self.componentList = Mutex(components)
         self.appConnection = appConnection
         self.resiliencyNames = resiliencyNames
         self.appReady = appReady
@@ -78,6 +80,14 @@ public final class SidecarState: Sendable {
     }
 
     private let reload = Mutex<ReloadRecord?>(nil)
+
+    /// Replaces the entries of the components named in `names` with `infos` (none: removed).
+    public func updateComponents(named names: Set<String>, with infos: [ComponentInfo]) {
+        componentList.withLock { list in
+            list.removeAll { names.contains($0.name) }
+            list += infos
+        }
+    }
 
     /// Records a reload for `GET /v1.0/metadata` (`courierConfigReload`).
     public func recordReload(_ record: ReloadRecord) { reload.withLock { $0 = record } }

@@ -81,6 +81,13 @@ public struct ComponentMetadata: Sendable {
         return items.first { $0.name.lowercased() == lower }
     }
 
+    /// The same items without those named in `lowercasedNames`.
+    public func removing(_ lowercasedNames: Set<String>) -> ComponentMetadata {
+        var copy = self
+        copy.items.removeAll { lowercasedNames.contains($0.name.lowercased()) }
+        return copy
+    }
+
     /// All pairs as a dictionary (original key case).
     public var dictionary: [String: String] {
         Dictionary(items.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
