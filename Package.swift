@@ -263,7 +263,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Courier", "BrokerKit", "CloudEvents", "DaprProto",
+                "Courier", "BrokerKit", "CloudEvents", "DaprProto", "KafkaBroker",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -152,13 +152,19 @@ public final class AppUnit: Sendable {
     }
 
     /// What `GET /v1.0-alpha1/apps` shows of it: live subscriptions with their backlog at its group.
-    func status(inputBindings: [String]? = nil) async -> AppStatus {
-        var subs: [AppStatus.Subscription] = []
-        for s in subscriptions.activeSubscriptions {
-            let pubsub = subscriptions.pubsub(named: s.pubsubName)
-            let backlog = try? await pubsub?.broker.backlog(topic: s.topic, group: pubsub?.consumerGroup ?? id)
-            subs.append(.init(pubsub: s.pubsubName, topic: s.topic, routes: s.rules.map(\.path), deadLetterTopic: s.deadLetterTopic,
-                              backlog: backlog))
+    func status(inputBindings: [String]? = nil, backlogs cache: BacklogCache) async -> AppStatus {
+        let active = subscriptions.activeSubscriptions
+        var requests: [(key: BacklogCache.Key, broker: any MessageBroker)] = []
+        var index: [Int?] = []
+        for s in active {
+            guard let pubsub = subscriptions.pubsub(named: s.pubsubName) else { index.append(nil); continue }
+            index.append(requests.count)
+            requests.append((.init(pubsub: s.pubsubName, topic: s.topic, group: pubsub.consumerGroup), pubsub.broker))
+        }
+        let backlogs = await cache.backlogs(requests)
+        let subs = zip(active, index).map { s, i in
+            AppStatus.Subscription(pubsub: s.pubsubName, topic: s.topic, routes: s.rules.map(\.path), deadLetterTopic: s.deadLetterTopic,
+                                   backlog: i.flatMap { backlogs[$0] })
         }
         // With health checks, what they say; without, whether the app answered its subscription discovery.
         return AppStatus(id: id, baseURL: baseURL, protocolName: protocolName, healthy: probe?.isHealthy ?? subscriptions.isReady, subscriptions: subs,

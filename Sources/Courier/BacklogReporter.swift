@@ -1,4 +1,5 @@
 import Bindings
+import BrokerKit
 import Delivery
 import Metrics
 import ServiceLifecycle
@@ -12,18 +13,26 @@ import ServiceLifecycle
 struct BacklogReporter: Service {
     let fleet: AppFleet
     let bindings: InputBindingService
+    let cache: BacklogCache
     let interval: Duration
 
     func run() async throws {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            // One figure per (pub/sub, topic, group): apps sharing a group (replicas) report it once.
+            var requests: [(key: BacklogCache.Key, broker: any MessageBroker)] = []
+            var seen = Set<BacklogCache.Key>()
             for app in fleet.units {
                 for s in app.subscriptions.activeSubscriptions {
-                    guard let pubsub = app.subscriptions.pubsub(named: s.pubsubName),
-                          let backlog = try? await pubsub.broker.backlog(topic: s.topic, group: pubsub.consumerGroup) else { continue }
-                    Gauge(label: "courier_pubsub_backlog",
-                          dimensions: [("pubsub", s.pubsubName), ("topic", s.topic), ("group", pubsub.consumerGroup)])
-                        .record(backlog.total)
+                    guard let pubsub = app.subscriptions.pubsub(named: s.pubsubName) else { continue }
+                    let key = BacklogCache.Key(pubsub: s.pubsubName, topic: s.topic, group: pubsub.consumerGroup)
+                    if seen.insert(key).inserted { requests.append((key, pubsub.broker)) }
                 }
+            }
+            for (request, backlog) in zip(requests, await cache.backlogs(requests)) {
+                guard let backlog else { continue }
+                Gauge(label: "courier_pubsub_backlog",
+                      dimensions: [("pubsub", request.key.pubsub), ("topic", request.key.topic), ("group", request.key.group)])
+                    .record(backlog.total)
             }
             for (name, backlog) in await bindings.backlogs() {
                 Gauge(label: "courier_binding_backlog", dimensions: [("binding", name)]).record(backlog.total)

@@ -200,6 +200,7 @@ public final class CourierRuntime: Sendable {
         self.inputBindings = inputService
 
         let streaming = StreamingSubscriptions()
+        let backlogCache = BacklogCache()
 
         // HTTP API.
         let state = SidecarState(
@@ -210,7 +211,9 @@ public final class CourierRuntime: Sendable {
             appReady: { fleet.units.allSatisfy(\.subscriptions.isReady) }, subscriptions: { subscriptions.activeSubscriptions + streaming.active },
             apps: { [flagID = options.appID] in
                 var all: [AppStatus] = []
-                for app in fleet.units { all.append(await app.status(inputBindings: app.id == flagID ? inputService.reading : nil)) }
+                for app in fleet.units {
+                    all.append(await app.status(inputBindings: app.id == flagID ? inputService.reading : nil, backlogs: backlogCache))
+                }
                 return all
             })
         self.state = state
@@ -255,7 +258,7 @@ public final class CourierRuntime: Sendable {
                 .init(service: fleet, successTerminationBehavior: .ignore, serviceName: "apps"),
                 .init(service: inputService, successTerminationBehavior: .ignore, serviceName: "input-bindings"),
                 .init(service: metricsApp, serviceName: "metrics"),
-                .init(service: BacklogReporter(fleet: fleet, bindings: inputService,
+                .init(service: BacklogReporter(fleet: fleet, bindings: inputService, cache: backlogCache,
                                                 interval: options.backlogReportInterval),
                       successTerminationBehavior: .ignore, serviceName: "backlog"),
                 .init(service: api, serviceName: "http-api"),

@@ -22,6 +22,9 @@ public final class KafkaBroker: MessageBroker {
     /// one process, as the conformance suite's competing consumers are).
     private let members = Mutex<[String: [KafkaConsumer]]>([:])
 
+    /// How many group members this client runs in each consumer group (for tests and status).
+    public var groupMembers: [String: Int] { members.withLock { $0.mapValues(\.count) } }
+
     public init(component: Component, logger: Logger) throws(BrokerError) {
         name = component.name
         type = component.type
