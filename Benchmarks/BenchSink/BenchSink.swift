@@ -5,13 +5,16 @@ import Synchronization
 /// A minimal subscriber for benchmarks: answers every delivery with 200 and counts them.
 /// `GET /count` returns the number received; `GET /dapr/subscribe` subscribes to the topic given
 /// as the second argument on pubsub `pubsub`, at `/events` (bulk when the third argument is `bulk`).
+/// A third argument `slow` answers each delivery after 300 ms; `hang` never answers (an app that
+/// hangs, for the gateway isolation rows).
 @main
 struct BenchSink {
     static func main() async throws {
         let args = CommandLine.arguments
         let port = args.count > 1 ? Int(args[1]) ?? 3000 : 3000
         let topic = args.count > 2 ? args[2] : "e2e"
-        let bulk = args.count > 3 && args[3] == "bulk"
+        let mode = args.count > 3 ? args[3] : ""
+        let bulk = mode == "bulk"
         let counter = Counter()
         let router = Router()
         router.get("/dapr/subscribe") { _, _ -> Response in
@@ -30,6 +33,11 @@ struct BenchSink {
                 let statuses = entries.map { #"{"entryId":"\#($0["entryId"] as? String ?? "")","status":"SUCCESS"}"# }
                 return Response(status: .ok, headers: [.contentType: "application/json"],
                                 body: .init(byteBuffer: ByteBuffer(string: #"{"statuses":[\#(statuses.joined(separator: ","))]}"#)))
+            }
+            switch mode {
+            case "slow": try await Task.sleep(for: .milliseconds(300))
+            case "hang": try await Task.sleep(for: .seconds(3600))
+            default: break
             }
             counter.add(1)
             return Response(status: .ok)
