@@ -163,4 +163,49 @@ import Testing
             try await Self.publishAndCheckAnswers(h, app, topic: topic)
         } }
     }
+
+    /// Gateway mode with apps written against the SDK: one Courier without `--app-port` serves a
+    /// `dapr.ext.grpc.App` (an `App` with protocol grpc), a Flask `DaprApp` and a plain HTTP app,
+    /// each in its own consumer group. Each SDK app gets exactly its events with every answer
+    /// honoured, the plain app also gets every event of the gRPC app's topic, and the cron
+    /// binding reaches the gRPC app (the only one that lists it) through OnBindingEvent.
+    @Test(arguments: ["embedded", "redis", "kafka", "rabbitmq"])
+    func gatewayServesSDKApps(_ kind: String) async throws {
+        guard BrokerCtl.available(), let pubsub = DurabilityTests.requiredComponent(kind) else { return }
+        let run = UUID().uuidString.prefix(6).lowercased()
+        let (grpcTopic, flaskTopic) = ("gsdk-g-\(run)", "gsdk-f-\(run)")
+        let (grpcPort, flaskPort) = (try PortAllocator.free(), try PortAllocator.free())
+        let grpcApp = try App(["grpc", "\(grpcPort)", "pubsub", grpcTopic, "tick"], port: grpcPort)
+        let flaskApp = try App(["flask", "\(flaskPort)", "pubsub", flaskTopic], port: flaskPort)
+        let plain = try await TestSubscriber(subscriptions: "[\(subscription(topic: grpcTopic, route: "/g"))]", probe: { _ in 404 })
+        let resources = [
+            "pubsub.yaml": pubsub, "resiliency.yaml": Self.resiliency,
+            "tick.yaml": BindingTests.component("tick", "bindings.cron", [("schedule", "@every 1s")]),
+            "grpc.yaml": GatewayTests.app("grpc-\(run)", port: grpcPort, extra: "  protocol: grpc\n"),
+            "flask.yaml": GatewayTests.app("flask-\(run)", port: flaskPort),
+            "plain.yaml": GatewayTests.app("plain-\(run)", port: plain.port),
+        ]
+        do {
+            try await grpcApp.running { try await flaskApp.running { try await withHarness(resources: resources, withApp: false) { h in
+                let apps = try await GatewayTests.waitUntilLive(h, ["grpc-\(run)": 4, "flask-\(run)": 2, "plain-\(run)": 1])
+                let listed = apps.first { $0["id"] as? String == "grpc-\(run)" }
+                #expect(listed?["protocol"] as? String == "grpc")
+                try await Self.publishAndCheckAnswers(h, grpcApp, topic: grpcTopic)
+                try await Self.publishAndCheckAnswers(h, flaskApp, topic: flaskTopic)
+                // The plain app shares the gRPC app's topic in a group of its own: every event, once.
+                let got = try await plain.wait(for: 4, path: "/g", timeout: 30)
+                #expect(Set(got.compactMap { ($0.json?["data"] as? [String: Any])?["n"] as? Int }) == [0, 1, 2, 3])
+                // Each SDK app saw only its own topic.
+                #expect(!grpcApp.records.contains { ($0["topic"] as? String) == flaskTopic })
+                #expect(!flaskApp.records.contains { ($0["topic"] as? String) == grpcTopic })
+                let ticks = try await grpcApp.wait("a cron tick through OnBindingEvent") { r in r.contains { $0["binding"] as? String == "tick" } }
+                #expect(ticks.contains { $0["binding"] as? String == "tick" })
+                #expect(!plain.requests.contains { $0.path == "/tick" && $0.method == "POST" }, "the plain app declined the binding")
+            } } }
+        } catch {
+            await plain.stop()
+            throw error
+        }
+        await plain.stop()
+    }
 }
