@@ -38,7 +38,7 @@ public final class AppUnit: Sendable {
     let availability = AppAvailability()
     let pool: HTTP1ConnectionPool?
     let callback: AppCallbackClient?
-    /// Its health probe, when health checks are on (HTTP apps).
+    /// Its health probe, when health checks are on.
     let probe: AppHealthProbe?
 
     /// `pubsubs` are every loaded pub/sub; the unit keeps those whose scopes admit it, with
@@ -79,9 +79,15 @@ public final class AppUnit: Sendable {
                                             declarative: resources.subscriptions(for: id), resiliencies: resources.resiliencies(for: id),
                                             maxConcurrency: maxConcurrency, logger: appLogger,
                                             metrics: DeliveryMetrics(appID: id, namespace: namespace), availability: availability)
-        if let healthCheck, case .http(let http)? = channel {
-            probe = AppHealthProbe(settings: healthCheck, channel: http, subscriptions: subscriptions, availability: availability, logger: appLogger)
-        } else {
+        switch (healthCheck, channel) {
+        case (let settings?, .http(let http)?):
+            probe = AppHealthProbe(settings: settings, channel: http, subscriptions: subscriptions, availability: availability, logger: appLogger)
+        case (let settings?, .grpc?):
+            let client = callback!
+            probe = AppHealthProbe(settings: settings, subscriptions: subscriptions, availability: availability, logger: appLogger) { timeout in
+                await client.healthCheck(timeout: timeout)
+            }
+        default:
             probe = nil
         }
         if let inputPlan, let channel, !inputPlan.bindings.isEmpty {

@@ -2,7 +2,8 @@ import Logging
 import Resources
 import Synchronization
 
-/// Probes an app over HTTP (`GET path`, 2xx = healthy) every `interval`, and pauses its
+/// Probes an app every `interval` (over HTTP `GET path`, 2xx = healthy; over gRPC Dapr's
+/// `AppCallbackHealthCheck/HealthCheck`), and pauses its
 /// subscriptions and input bindings while it is unhealthy: its gate (`availability`) closes, so a
 /// delivery that fails meanwhile goes back to the broker instead of to a dead-letter topic and an
 /// input binding's message waits; its subscriptions stop taking messages. Once it answers again
@@ -30,15 +31,25 @@ public final class AppHealthProbe: Sendable {
     }
 
     let settings: Settings
-    let channel: AppChannel
+    /// One probe: true when the app answered healthy within the timeout (seconds).
+    let check: @Sendable (Double) async -> Bool
     let subscriptions: SubscriptionManager
     let availability: AppAvailability
     let logger: Logger
     private let health: Mutex<AppHealth>
 
-    public init(settings: Settings, channel: AppChannel, subscriptions: SubscriptionManager, availability: AppAvailability, logger: Logger) {
+    /// Probes an HTTP app with `GET settings.path`.
+    public convenience init(settings: Settings, channel: AppChannel, subscriptions: SubscriptionManager, availability: AppAvailability, logger: Logger) {
+        let path = settings.path
+        self.init(settings: settings, subscriptions: subscriptions, availability: availability, logger: logger) { timeout in
+            (try? await channel.send(method: .GET, path: path, timeout: timeout)).map { (200..<300).contains($0.status) } ?? false
+        }
+    }
+
+    public init(settings: Settings, subscriptions: SubscriptionManager, availability: AppAvailability, logger: Logger,
+                check: @escaping @Sendable (Double) async -> Bool) {
         self.settings = settings
-        self.channel = channel
+        self.check = check
         self.subscriptions = subscriptions
         self.availability = availability
         self.logger = logger
@@ -51,10 +62,10 @@ public final class AppHealthProbe: Sendable {
     public func run() async {
         let timeout = Double(settings.timeout.components.seconds) + Double(settings.timeout.components.attoseconds) / 1e18
         while !Task.isCancelled {
-            let ok = (try? await channel.send(method: .GET, path: settings.path, timeout: timeout)).map { (200..<300).contains($0.status) } ?? false
+            let ok = await check(timeout)
             switch health.withLock({ $0.record(success: ok) }) {
             case .becameUnhealthy?:
-                logger.warning("app is unhealthy (\(settings.threshold) failed health probes on \(settings.path)): its subscriptions and input bindings pause")
+                logger.warning("app is unhealthy (\(settings.threshold) failed health probes): its subscriptions and input bindings pause")
                 availability.close()
                 await subscriptions.pause()
             case .becameHealthy?:

@@ -4,6 +4,7 @@ import Delivery
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import GRPCProtobuf
 import Logging
 import Resources
 import ServiceLifecycle
@@ -179,6 +180,25 @@ public final class AppCallbackClient: AppCallbackChannel, Service {
             out[status.entryID] = Self.outcome(status.status)
         }
         return out
+    }
+
+    // MARK: Health
+
+    /// Dapr's app health check over gRPC: `AppCallbackHealthCheck/HealthCheck` answered within
+    /// `timeout` (its request and answer are empty messages, so they are sent as `Empty`).
+    public func healthCheck(timeout: Double) async -> Bool {
+        let descriptor = MethodDescriptor(fullyQualifiedService: "dapr.proto.runtime.v1.AppCallbackHealthCheck", method: "HealthCheck")
+        do {
+            return try await client.unary(request: ClientRequest(message: Google_Protobuf_Empty(), metadata: metadata()), descriptor: descriptor,
+                                          serializer: ProtobufSerializer<Google_Protobuf_Empty>(),
+                                          deserializer: ProtobufDeserializer<Google_Protobuf_Empty>(),
+                                          options: Self.options(timeout: timeout)) { response in
+                _ = try response.message
+                return true
+            }
+        } catch {
+            return false
+        }
     }
 
     // MARK: Input bindings

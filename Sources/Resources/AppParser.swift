@@ -36,7 +36,6 @@ enum AppParser {
         var healthCheck: AppSpec.HealthCheck?
         if let health = spec.field("healthCheck"), !health.isNull {
             guard health.isMapping else { throw health.problem("\(label): healthCheck must be a mapping (path, intervalSeconds, timeoutMilliseconds, threshold)") }
-            guard protocolName == "http" else { throw health.problem("\(label): healthCheck is supported for http apps only, not yet for grpc") }
             var check = AppSpec.HealthCheck()
             if let path = try health.optionalString("path") {
                 guard path.hasPrefix("/") else { throw (health.field("path") ?? health).problem("\(label): healthCheck.path must start with /") }

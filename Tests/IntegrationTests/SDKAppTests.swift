@@ -11,7 +11,7 @@ import Testing
         let output: String
         let port: Int
 
-        init(_ arguments: [String], port: Int) throws {
+        init(_ arguments: [String], port: Int, environment extra: [String: String] = [:]) throws {
             self.port = port
             output = FileManager.default.temporaryDirectory.appendingPathComponent("sdk-app-\(UUID().uuidString).jsonl").path
             _ = FileManager.default.createFile(atPath: output, contents: nil)
@@ -20,6 +20,7 @@ import Testing
             process.arguments = [script] + arguments
             var environment = ProcessInfo.processInfo.environment
             environment["SDK_APP_OUT"] = output
+            for (k, v) in extra { environment[k] = v }
             process.environment = environment
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.standardError
@@ -207,5 +208,36 @@ import Testing
             throw error
         }
         await plain.stop()
+    }
+
+    /// Dapr's gRPC app health check on an `App` with protocol grpc: while the SDK app's health
+    /// callback fails, it is listed unhealthy and gets nothing; once it passes, every event
+    /// published meanwhile arrives.
+    @Test func grpcAppHealthCheckPausesAndResumes() async throws {
+        guard BrokerCtl.available() else { return }
+        let run = UUID().uuidString.prefix(6).lowercased()
+        let topic = "ghc-\(run)"
+        let port = try PortAllocator.free()
+        let flag = FileManager.default.temporaryDirectory.appendingPathComponent("unhealthy-\(run)").path
+        let app = try App(["grpc", "\(port)", "pubsub", topic, "none"], port: port, environment: ["SDK_APP_UNHEALTHY": flag])
+        let id = "grpchealth-\(run)"
+        let resources = [
+            "pubsub.yaml": Harness.defaultPubsub,
+            "app.yaml": GatewayTests.app(id, port: port, extra: "  protocol: grpc\n  healthCheck: {intervalSeconds: 0.2, timeoutMilliseconds: 500, threshold: 2}\n"),
+        ]
+        try await app.running { try await withHarness(resources: resources, withApp: false) { h in
+            _ = try await GatewayTests.waitUntilLive(h, [id: 4])
+            _ = FileManager.default.createFile(atPath: flag, contents: nil)
+            try await GatewayBindingTests.waitForHealth(h, id, false)
+            for n in 0..<5 { #expect(try await h.publish("pubsub/\(topic)", #"{"n":\#(n),"mode":"ok"}"#).status == 204) }
+            try await Task.sleep(for: .seconds(1.5))
+            #expect(!app.records.contains { $0["topic"] as? String == topic }, "nothing delivered while unhealthy")
+            try FileManager.default.removeItem(atPath: flag)
+            try await GatewayBindingTests.waitForHealth(h, id, true)
+            let seen = try await app.wait("every event after it recovered") { r in
+                Set(r.filter { $0["route"] as? String == "default" }.compactMap { ($0["data"] as? [String: Any])?["n"] as? Int }) == Set(0..<5)
+            }
+            #expect(seen.filter { $0["route"] as? String == "dead" }.isEmpty, "nothing dead-lettered")
+        } }
     }
 }

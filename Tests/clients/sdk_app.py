@@ -12,6 +12,7 @@
 Each event's data is JSON {"n": N, "mode": M}; the handler answers by mode: "ok" SUCCESS, "retry" RETRY
 the first time it sees that n, "drop" DROP, "raise" raises the first time it sees that n. Every call is
 written as one JSON line (what arrived and the answer) to the file named by SDK_APP_OUT (default stdout).
+The gRPC app answers Dapr's health check, failing it while the file named by SDK_APP_UNHEALTHY exists.
 """
 import json
 import os
@@ -86,6 +87,15 @@ def run_grpc(port, pubsub, topic, binding):
     @app.subscribe(pubsub_name=pubsub, topic=topic + "-bulkhandler")
     def bulk(event):
         return handle(event, "bulk")
+
+    # Dapr's gRPC app health check: unhealthy (the callback raises) while the file named by
+    # SDK_APP_UNHEALTHY exists.
+    def health():
+        flag = os.environ.get("SDK_APP_UNHEALTHY")
+        if flag and os.path.exists(flag):
+            raise RuntimeError("unhealthy")
+
+    app.register_health_check(health)
 
     @app.binding(binding)
     def on_binding(request: BindingRequest):
