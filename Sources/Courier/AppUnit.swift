@@ -4,6 +4,7 @@ import Delivery
 import GRPCAPI
 import HTTPAPI
 import Logging
+import NIOSSL
 import Resources
 
 /// One app Courier delivers to: the `--app-id`/`--app-port` app, or an `App` resource (gateway
@@ -65,7 +66,8 @@ public final class AppUnit: Sendable {
             // Each subscription has its own in-flight window (64 by default); the pool must hold more
             // than one window, or a subscription whose route hangs takes every connection to the app
             // and starves the others (with 64, a hanging /a left /b 0 of 300 events).
-            let p = HTTP1ConnectionPool(host: address.host, port: address.port, maxConnections: 1024)
+            let p = HTTP1ConnectionPool(host: address.host, port: address.port, maxConnections: 1024,
+                                        tls: address.scheme == "https" ? try Self.tlsContext(caFile: spec?.caFile) : nil)
             pool = p
             channel = .http(AppChannel(pool: p, apiToken: appToken))
         case (nil, _):
@@ -102,6 +104,13 @@ public final class AppUnit: Sendable {
         } else {
             inputs = nil
         }
+    }
+
+    /// TLS toward an `https://` app: verified against `caFile`, else the system's trust roots.
+    static func tlsContext(caFile: String?) throws -> NIOSSLContext {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        if let caFile { configuration.trustRoots = .file(caFile) }
+        return try NIOSSLContext(configuration: configuration)
     }
 
     /// The pub/subs app `id` may see, with its consumer group on each.

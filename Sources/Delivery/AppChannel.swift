@@ -19,7 +19,7 @@ public struct AppChannel: Sendable {
     public var maxResponseBytes = 4 * 1024 * 1024
     private let hostHeader: String
     /// `http://host:port`, for log lines.
-    public var baseURL: String { "http://\(hostHeader)" }
+    public var baseURL: String { "\(pool.tls == nil ? "http" : "https")://\(hostHeader)" }
 
     public init(pool: HTTP1ConnectionPool, apiToken: String?) {
         self.pool = pool

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// Keep-alive HTTP/1.1 connections to one host and port, used one request at a time each: the
@@ -19,6 +20,8 @@ public final class HTTP1ConnectionPool: Sendable {
     let idleTimeout: TimeAmount
     let connectTimeout: TimeAmount
     let budget: DescriptorBudget
+    /// TLS toward an `https://` app: its certificate verified (chain, and the host name or IP).
+    let tls: NIOSSLContext?
     private let state = Mutex(State())
 
     private struct State {
@@ -48,7 +51,8 @@ public final class HTTP1ConnectionPool: Sendable {
 
     public init(host: String, port: Int, maxConnections: Int = 1024, idleTimeout: TimeAmount = .seconds(60),
                 connectTimeout: TimeAmount = .seconds(10), group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-                budget: DescriptorBudget = .process) {
+                budget: DescriptorBudget = .process, tls: NIOSSLContext? = nil) {
+        self.tls = tls
         self.host = host
         self.port = port
         self.maxConnections = max(1, maxConnections)
@@ -196,12 +200,16 @@ public final class HTTP1ConnectionPool: Sendable {
     }
 
     private func connect() async throws -> any Channel {
-        let idleTimeout = self.idleTimeout
+        let idleTimeout = self.idleTimeout, tls = self.tls
+        // SNI and name verification use the host name; for an IP address the certificate's IP
+        // entries are checked instead (an IP is not allowed in SNI).
+        let serverName = host.isIPAddress ? nil : host
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(connectTimeout)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls, serverHostname: serverName)) }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(HTTP1ExchangeHandler(idleTimeout: idleTimeout))
                 }
@@ -218,5 +226,13 @@ public final class HTTP1ConnectionPool: Sendable {
         }
         channel.closeFuture.whenComplete { [weak self] _ in self?.connectionGone(channel) }
         return channel
+    }
+}
+
+extension String {
+    /// An IPv4 or IPv6 literal.
+    var isIPAddress: Bool {
+        var v4 = in_addr(), v6 = in6_addr()
+        return inet_pton(AF_INET, self, &v4) == 1 || inet_pton(AF_INET6, self, &v6) == 1
     }
 }

@@ -19,8 +19,8 @@ enum AppParser {
         guard let url = URL(string: baseURL), let scheme = url.scheme?.lowercased(), let host = url.host, !host.isEmpty else {
             throw urlNode.problem("\(label): baseUrl '\(baseURL)' is not a URL such as http://127.0.0.1:3001")
         }
-        guard scheme == "http" else {
-            throw urlNode.problem("\(label): baseUrl scheme '\(scheme)' is not supported yet (http only)")
+        guard scheme == "http" || scheme == "https" else {
+            throw urlNode.problem("\(label): baseUrl scheme '\(scheme)' is not supported (http or https)")
         }
         guard url.path.isEmpty || url.path == "/" else {
             throw urlNode.problem("\(label): baseUrl must not have a path (routes are the app's own)")
@@ -28,6 +28,15 @@ enum AppParser {
         let protocolName = (try spec.optionalString("protocol") ?? "http").lowercased()
         guard protocolName == "http" || protocolName == "grpc" else {
             throw (spec.field("protocol") ?? spec).problem("\(label): protocol must be http or grpc, not '\(protocolName)'")
+        }
+        guard scheme == "http" || protocolName == "http" else {
+            throw urlNode.problem("\(label): https is for http apps; gRPC apps are reached over plaintext HTTP/2 (use an http:// baseUrl)")
+        }
+        let caFile = try spec.optionalString("caFile")
+        if let caFile {
+            let node = spec.field("caFile") ?? spec
+            guard scheme == "https" else { throw node.problem("\(label): caFile is for an https:// baseUrl") }
+            guard FileManager.default.isReadableFile(atPath: caFile) else { throw node.problem("\(label): caFile '\(caFile)' cannot be read") }
         }
         let maxConcurrency = try spec.int("maxConcurrency") ?? -1
         guard maxConcurrency == -1 || maxConcurrency > 0 else {
@@ -55,7 +64,7 @@ enum AppParser {
             }
             healthCheck = check
         }
-        return AppSpec(id: id, address: .init(scheme: scheme, host: host, port: url.port ?? 80), protocolName: protocolName,
+        return AppSpec(id: id, address: .init(scheme: scheme, host: host, port: url.port ?? (scheme == "https" ? 443 : 80)), protocolName: protocolName, caFile: caFile,
                        apiToken: try token(spec, "apiToken", label), appToken: try token(spec, "appToken", label),
                        maxConcurrency: maxConcurrency, healthCheck: healthCheck, secretStore: try spec.field("auth")?.optionalString("secretStore"),
                        location: doc.location)

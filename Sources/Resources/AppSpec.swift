@@ -28,6 +28,9 @@ public struct AppSpec: Sendable, Equatable {
     public var address: Address
     /// `http` (default) or `grpc` (Dapr's AppCallback service).
     public var protocolName: String
+    /// For an `https://` baseUrl: a PEM file of the CA(s) that sign the app's certificate, trusted
+    /// instead of the system's roots. The certificate is always verified (chain and name).
+    public var caFile: String?
     /// What the app presents to Courier as `dapr-api-token`: its calls then act as this app.
     public var apiToken: Token?
     /// What Courier sends to the app as `dapr-api-token`.
@@ -55,12 +58,13 @@ public struct AppSpec: Sendable, Equatable {
     public var secretStore: String?
     public var location: SourceLocation
 
-    public init(id: String, address: Address, protocolName: String = "http", apiToken: Token? = nil, appToken: Token? = nil,
+    public init(id: String, address: Address, protocolName: String = "http", caFile: String? = nil, apiToken: Token? = nil, appToken: Token? = nil,
                 maxConcurrency: Int = -1, healthCheck: HealthCheck? = nil, secretStore: String? = nil,
                 location: SourceLocation = SourceLocation(file: "", line: 0)) {
         self.id = id
         self.address = address
         self.protocolName = protocolName
+        self.caFile = caFile
         self.apiToken = apiToken
         self.appToken = appToken
         self.maxConcurrency = maxConcurrency

@@ -182,6 +182,16 @@ import Testing
             kind: App
             metadata: { name: five }
             spec: { baseUrl: "http://127.0.0.1:3005", apiToken: { value: t } }
+            ---
+            apiVersion: courier/v1alpha1
+            kind: App
+            metadata: { name: six }
+            spec: { baseUrl: "https://127.0.0.1:3006", protocol: grpc }
+            ---
+            apiVersion: courier/v1alpha1
+            kind: App
+            metadata: { name: seven }
+            spec: { baseUrl: "https://127.0.0.1:3007", caFile: /nonexistent/ca.pem }
             """.write(toFile: dir + "/apps.yaml", atomically: true, encoding: .utf8)
         if let text = try await startupProblems(resources: dir, dataDirectory: dir + "/data") {
             #expect(text.contains("apps.yaml:5") && text.contains("baseUrl 'not a url'"), "\(text)")
@@ -189,6 +199,8 @@ import Testing
             #expect(text.contains("App 'three': appToken uses secretKeyRef"), "\(text)")
             #expect(text.contains("App 'five': apiToken is the same as App 'four''s"), "\(text)")
             #expect(!text.contains(": t ") && !text.contains("'t'"), "no token in the message")
+            #expect(text.contains("apps.yaml:32") && text.contains("https is for http apps"), "\(text)")
+            #expect(text.contains("apps.yaml:37") && text.contains("caFile '/nonexistent/ca.pem' cannot be read"), "\(text)")
         }
     }
 }
