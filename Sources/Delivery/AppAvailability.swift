@@ -26,22 +26,22 @@ public final class AppAvailability: Sendable {
 
     /// The app answers again: every waiter goes ahead.
     public func open() {
-        let waiters = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
-            s.open = true
-            defer { s.waiters = [:] }
-            return Array(s.waiters.values)
-        }
-        for waiter in waiters { waiter.resume(returning: true) }
+        release { $0.open = true }
     }
 
     /// Nothing will be delivered any more: every waiter, now and later, is told to give up.
     public func abandon() {
-        let waiters = state.withLock { s -> [CheckedContinuation<Bool, Never>] in
-            s.abandoned = true
+        release { $0.abandoned = true }
+    }
+
+    /// Applies `change`, then answers every waiter: go ahead unless abandoned.
+    private func release(_ change: (inout State) -> Void) {
+        let (waiters, go) = state.withLock { s -> ([CheckedContinuation<Bool, Never>], Bool) in
+            change(&s)
             defer { s.waiters = [:] }
-            return Array(s.waiters.values)
+            return (Array(s.waiters.values), !s.abandoned)
         }
-        for waiter in waiters { waiter.resume(returning: false) }
+        for waiter in waiters { waiter.resume(returning: go) }
     }
 
     /// Waits until the gate is open: true to go ahead, false when abandoned or cancelled.

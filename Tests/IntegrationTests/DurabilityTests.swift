@@ -11,6 +11,40 @@ import Testing
     final class Ledger: Sendable {
         let acknowledged = Mutex<Set<Int>>([])
         let received = Mutex<[Int: Int]>([:])
+
+        /// Publishes `{"n": 0…total-1}` to `topic` one after another, each until Courier answered
+        /// 204 (while Courier is down, the same event again), recording what was acknowledged.
+        func publish(_ total: Int, topic: String, port: Int) -> Task<Void, Never> {
+            Task {
+                var n = 0
+                while n < total {
+                    var request = HTTPClientRequest(url: "http://127.0.0.1:\(port)/v1.0/publish/pubsub/\(topic)")
+                    request.method = .POST
+                    request.headers.add(name: "content-type", value: "application/json")
+                    request.body = .bytes(ByteBuffer(string: #"{"n":\#(n)}"#))
+                    if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(5)), response.status.code == 204 {
+                        acknowledged.withLock { _ = $0.insert(n) }
+                        n += 1
+                    } else {
+                        try? await Task.sleep(for: .milliseconds(20))
+                    }
+                }
+            }
+        }
+
+        /// Acknowledged events not received yet, after waiting up to `seconds` for them.
+        func missing(within seconds: Double) async throws -> Set<Int> {
+            let acknowledged = acknowledged.withLock { $0 }
+            let deadline = Date().addingTimeInterval(seconds)
+            var missing: Set<Int> = []
+            repeat {
+                let received = received.withLock { $0 }
+                missing = acknowledged.filter { received[$0] == nil }
+                if missing.isEmpty { break }
+                try await Task.sleep(for: .milliseconds(200))
+            } while Date() < deadline
+            return missing
+        }
     }
 
     /// A temporary directory with the embedded pubsub and a declarative subscription to `topic` at `/events`.
@@ -104,21 +138,7 @@ import Testing
         // topic nobody has subscribed to yet.
         try await Self.waitForSubscription(topic, port: httpPort)
 
-        let publisher = Task {
-            var n = 0
-            while n < total {
-                var request = HTTPClientRequest(url: "http://127.0.0.1:\(httpPort)/v1.0/publish/pubsub/\(topic)")
-                request.method = .POST
-                request.headers.add(name: "content-type", value: "application/json")
-                request.body = .bytes(ByteBuffer(string: #"{"n":\#(n)}"#))
-                if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(5)), response.status.code == 204 {
-                    ledger.acknowledged.withLock { _ = $0.insert(n) }
-                    n += 1
-                } else {
-                    try? await Task.sleep(for: .milliseconds(20))  // Courier is down: try the same event again
-                }
-            }
-        }
+        let publisher = ledger.publish(total, topic: topic, port: httpPort)
         for _ in 0..<kills {
             try await Task.sleep(for: .milliseconds(Int.random(in: 700...1400)))
             await courier.kill9()
@@ -128,14 +148,8 @@ import Testing
         _ = await publisher.result
         let acknowledged = ledger.acknowledged.withLock { $0 }
         #expect(acknowledged.count == total)
-        let deadline = Date().addingTimeInterval(kind.hasPrefix("kafka") ? 120 : 60)  // a killed Kafka member holds its partitions for a session timeout
-        var missing: Set<Int> = []
-        repeat {
-            let received = ledger.received.withLock { $0 }
-            missing = acknowledged.filter { received[$0] == nil }
-            if missing.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(200))
-        } while Date() < deadline
+        // A killed Kafka member holds its partitions for a session timeout.
+        let missing = try await ledger.missing(within: kind.hasPrefix("kafka") ? 120 : 60)
         await courier.terminate()
         await subscriber.stop()
         let received = ledger.received.withLock { $0 }

@@ -1,6 +1,4 @@
-import AsyncHTTPClient
 import Foundation
-import NIOCore
 import Synchronization
 import Testing
 
@@ -187,21 +185,7 @@ import Testing
         try await PortAllocator.waitUntilListening(httpPort)
         try await DurabilityTests.waitForSubscription(topic, port: httpPort)
         let total = 3_000
-        let publisher = Task {
-            var n = 0
-            while n < total {
-                var request = HTTPClientRequest(url: "http://127.0.0.1:\(httpPort)/v1.0/publish/pubsub/\(topic)")
-                request.method = .POST
-                request.headers.add(name: "content-type", value: "application/json")
-                request.body = .bytes(ByteBuffer(string: #"{"n":\#(n)}"#))
-                if let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(5)), response.status.code == 204 {
-                    ledger.acknowledged.withLock { _ = $0.insert(n) }
-                    n += 1
-                } else {
-                    try? await Task.sleep(for: .milliseconds(20))  // Courier is down: the same event again
-                }
-            }
-        }
+        let publisher = ledger.publish(total, topic: topic, port: httpPort)
         let changes: [(String, String)] = [
             ("extra.yaml", Self.declarative("extra", topic: topic + "-b", route: "/b").replacingOccurrences(of: "scopes: [app1]", with: "")),
             ("pubsub.yaml", Harness.defaultPubsub.replacingOccurrences(of: "200000", with: "300000")),
@@ -218,14 +202,7 @@ import Testing
         }
         _ = await publisher.result
         let acknowledged = ledger.acknowledged.withLock { $0 }
-        var missing: Set<Int> = []
-        let deadline = Date().addingTimeInterval(60)
-        repeat {
-            let received = ledger.received.withLock { $0 }
-            missing = acknowledged.filter { received[$0] == nil }
-            if missing.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(200))
-        } while Date() < deadline
+        let missing = try await ledger.missing(within: 60)
         await courier.terminate()
         await subscriber.stop()
         let received = ledger.received.withLock { $0 }
