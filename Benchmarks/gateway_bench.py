@@ -87,14 +87,25 @@ def courier(name, apps, port):
 
 
 def wait_live(port, apps):
-    """Seconds until every app lists at least its declarative subscriptions as live."""
+    """Waits until Courier is healthy (every app's subscriptions started: /v1.0/healthz answers
+    204), then checks that each app lists at least its declarative subscriptions as live."""
     want = {id: len(topics) for id, _, topics in apps}
     deadline = time.time() + 120
+    healthy = None
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1.0/healthz", timeout=5) as r:
+                if r.status == 204:
+                    healthy = time.time()
+                    break
+        except OSError:
+            pass
+        time.sleep(0.05)
     while time.time() < deadline:
         listed = json.loads(get(port, "/v1.0-alpha1/apps"))
         live = {a["id"]: len(a["subscriptions"]) for a in listed}
-        if all(live.get(id, 0) >= n for id, n in want.items()):
-            return
+        if healthy and all(live.get(id, 0) >= n for id, n in want.items()):
+            return healthy
         time.sleep(0.05)
     sys.exit("apps not live within 120 s")
 
@@ -193,8 +204,7 @@ def main():
     for n in (1, 50):
         apps = [(f"s{i}", port + 95, [f"st{n}-{i}-{j}" for j in range(4)]) for i in range(n)]
         p, t0 = courier(f"start{n}", apps, port + 40 + n)
-        wait_live(port + 40 + n, apps)
-        live = time.time() - t0
+        live = wait_live(port + 40 + n, apps) - t0
         time.sleep(2)
         figures[n] = (live, rss_kib(p))
         stop(p)
