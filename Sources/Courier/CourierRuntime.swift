@@ -8,6 +8,7 @@ import GRPCAPI
 import HTTPAPI
 import Hummingbird
 import Logging
+import MQTTBroker
 import Resources
 import ServiceLifecycle
 
@@ -95,6 +96,8 @@ public final class CourierRuntime: Sendable {
         for warning in resources.problems where warning.isWarning { logger.warning("\(warning)") }
         guard resources.errors.isEmpty else { throw StartupError(problems: resources.errors.map(\.description)) }
         self.resources = resources
+        // Low descriptor numbers for MQTT connections, taken before anything else opens many.
+        LowDescriptors.fill()
 
         // Brokers.
         var pubsubs: [String: SubscriptionManager.PubSub] = [:]

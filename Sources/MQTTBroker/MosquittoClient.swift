@@ -53,6 +53,10 @@ final class MosquittoClient: Sendable {
     init(options: MQTTOptions, clientID: String, logger: Logger, onMessage: @escaping @Sendable (String, [UInt8]) -> Void) throws(BrokerError) {
         guard Self.libraryReady else { throw BrokerError(.unavailable, "libmosquitto failed to initialise") }
         let events = Events(logger: logger, onMessage: onMessage)
+        // libmosquitto's select() watches the client's socket pair (made here) and its socket
+        // (made on connect): each needs a number below 1024, freed from the reserve just before.
+        LowDescriptors.fill()
+        LowDescriptors.release(2)
         guard let raw = mosquitto_new(clientID, options.cleanSession, Unmanaged.passUnretained(events).toOpaque()) else {
             throw BrokerError(.configuration, "mqtt: cannot create a client with id '\(clientID)'")
         }
@@ -107,7 +111,12 @@ final class MosquittoClient: Sendable {
         handle = Handle(raw: raw)
         self.events = events
         self.pem = pem
+        LowDescriptors.release(1)
         let rc = mosquitto_connect_async(raw, options.host, Int32(options.port), 30)
+        let socket = mosquitto_socket(raw)
+        if socket >= 0 && !LowDescriptors.usable(socket) {
+            logger.warning("mqtt: the connection's descriptor \(socket) is at or above 1024, which libmosquitto cannot watch; it will not connect until a lower one is free")
+        }
         guard rc == MOSQ_ERR_SUCCESS.rawValue || rc == MOSQ_ERR_ERRNO.rawValue else {
             mosquitto_destroy(raw)
             throw BrokerError(.unavailable, "mqtt connect to \(options.host):\(options.port): \(String(cString: mosquitto_strerror(rc)))")
@@ -189,6 +198,7 @@ final class MosquittoClient: Sendable {
         _ = mosquitto_disconnect(handle.raw)
         _ = mosquitto_loop_stop(handle.raw, false)
         mosquitto_destroy(handle.raw)
+        LowDescriptors.fill()
         pem?.remove()
         withExtendedLifetime(events) {}
     }
