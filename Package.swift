@@ -266,7 +266,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "Courier", "BrokerKit", "CloudEvents", "DaprProto", "KafkaBroker", "MQTTBroker",
+                "Courier", "BrokerKit", "CloudEvents", "DaprProto", "KafkaBroker",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),

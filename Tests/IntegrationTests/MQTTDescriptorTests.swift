@@ -1,35 +1,48 @@
 import Foundation
-import MQTTBroker
 import Testing
 
-/// libmosquitto waits with select(), which cannot watch a descriptor numbered 1024 or above. With
-/// more than 1,100 descriptors open in the process (as a Courier serving a thousand clients has),
-/// an MQTT pub/sub still connects and delivers: its socket takes a number from the low reserve.
+/// libmosquitto waits with select(), which cannot watch a descriptor numbered 1024 or above. A
+/// `courier` process holding 1,100 client connections gains an MQTT pub/sub by a live reload: its
+/// client connects (its socket pair and socket take numbers from the low reserve) and delivers.
+/// In a child process: the test process's own descriptors must stay below 1,024 for the MQTT
+/// clients of the tests running beside it.
 @Suite struct MQTTDescriptorTests {
-    @Test func mqttWorksWithMoreThan1024DescriptorsOpen() async throws {
-        guard let pubsub = DurabilityTests.requiredComponent("mqtt") else { return }
-        LowDescriptors.fill()  // what Courier's start-up does before anything else opens descriptors
-        var limit = rlimit()
-        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        guard limit.rlim_cur >= 2_048 else {
-            Issue.record("the soft descriptor limit (\(limit.rlim_cur)) is too low for this test")
-            return
-        }
-        // Every free number below 1,100 taken, so a new socket would get a number above 1,024.
-        var held: [Int32] = []
-        while true {
-            let fd = open("/dev/null", O_RDONLY | O_CLOEXEC)
-            guard fd >= 0 else { break }
-            held.append(fd)
-            if fd >= 1_100 { break }
-        }
-        defer { for fd in held { close(fd) } }
-        #expect((held.last ?? 0) >= 1_100, "descriptors above 1,024 are in use")
+    @Test func mqttConnectsWhileCourierHoldsMoreThan1024Descriptors() async throws {
+        guard let mqtt = DurabilityTests.requiredComponent("mqtt") else { return }
         let topic = "mqttfd-\(UUID().uuidString.prefix(6))"
-        try await withHarness(resources: ["pubsub.yaml": pubsub], subscriptions: "[\(subscription(topic: topic, route: "/m"))]") { h in
-            for _ in 0..<600 where !h.runtime.subscriptions.isReady { try await Task.sleep(for: .milliseconds(50)) }
-            for n in 0..<5 { #expect(try await h.publish("pubsub/\(topic)", #"{"n":\#(n)}"#).status == 204) }
-            #expect(try await h.subscriber!.wait(for: 5, path: "/m", timeout: 30).count == 5)
+        let dir = try DurabilityTests.resources(topic: topic + "-embedded")
+        let subscriber = try await TestSubscriber(subscriptions: nil)
+        let port = try PortAllocator.free()
+        let courier = try CourierProcess(arguments: ["--app-id", "mqttfd", "--app-port", "\(subscriber.port)", "--dapr-http-port", "\(port)",
+                                                     "--metrics-port", "\(try PortAllocator.free())", "--resources-path", dir + "/resources",
+                                                     "--data-dir", dir + "/data"], log: dir + "/courier.log")
+        try await PortAllocator.waitUntilListening(port)
+        var holders: [DescriptorExhaustionTests.HeldConnections] = []
+        do {
+            holders.append(try await BrokerCtl.offPool { try DescriptorExhaustionTests.HeldConnections(port: port, count: 1100, arguments: ["--idle"]) })
+            let held = DescriptorExhaustionTests.descriptors(courier.pid)
+            #expect(held > 1100, "Courier holds the clients: \(held)")
+            try mqtt.replacingOccurrences(of: "name: pubsub", with: "name: mqttps")
+                .write(toFile: dir + "/resources/mqtt.yaml", atomically: true, encoding: .utf8)
+            try "apiVersion: dapr.io/v2alpha1\nkind: Subscription\nmetadata: { name: m }\nspec: { pubsubname: mqttps, topic: \(topic), routes: { default: /m } }\n"
+                .write(toFile: dir + "/resources/m.yaml", atomically: true, encoding: .utf8)
+            try await DurabilityTests.waitForSubscription(topic, port: port)
+            for n in 0..<5 {
+                let status = try await BrokerCtl.offPool {
+                    try RawHTTP.exchange(port: port, "POST /v1.0/publish/mqttps/\(topic) HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 7\r\nConnection: close\r\n\r\n{\"n\":\(n)}", timeout: 10)
+                }
+                #expect(status.hasPrefix("HTTP/1.1 204"), "\(status.prefix(80))")
+            }
+            #expect(try await subscriber.wait(for: 5, path: "/m", timeout: 30).count == 5, "delivered through the MQTT client made with 1,100 descriptors open")
+        } catch {
+            holders.forEach { $0.release() }
+            await courier.terminate()
+            await subscriber.stop()
+            throw error
         }
+        holders.forEach { $0.release() }
+        await courier.terminate()
+        await subscriber.stop()
+        try? FileManager.default.removeItem(atPath: dir)
     }
 }
