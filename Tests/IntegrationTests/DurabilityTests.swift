@@ -32,6 +32,11 @@ import Testing
             }
         }
 
+        /// Counts a delivery of `{"n": …}` (a CloudEvent's data).
+        func record(_ request: TestSubscriber.Received) {
+            if let n = (request.json?["data"] as? [String: Any])?["n"] as? Int { received.withLock { $0[n, default: 0] += 1 } }
+        }
+
         /// Acknowledged events not received yet, after waiting up to `seconds` for them.
         func missing(within seconds: Double) async throws -> Set<Int> {
             let acknowledged = acknowledged.withLock { $0 }
@@ -48,6 +53,12 @@ import Testing
     }
 
     /// A temporary directory with the embedded pubsub and a declarative subscription to `topic` at `/events`.
+    /// `courier run` arguments for app `appID` at `appPort`, with the resources and data of `directory`.
+    static func arguments(appID: String, appPort: Int, httpPort: Int, directory dir: String) throws -> [String] {
+        ["--app-id", appID, "--app-port", "\(appPort)", "--dapr-http-port", "\(httpPort)",
+         "--metrics-port", "\(try PortAllocator.free())", "--resources-path", dir + "/resources", "--data-dir", dir + "/data"]
+    }
+
     static func resources(topic: String, extra: String = "", pubsub: String = Harness.defaultPubsub) throws -> String {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-\(topic)-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir + "/resources", withIntermediateDirectories: true)
@@ -124,14 +135,11 @@ import Testing
         let subscriber = try await TestSubscriber(subscriptions: nil) { request, count in
             try? await Task.sleep(for: .milliseconds(Int.random(in: 0...3)))
             if count % 10 == 3 { return (500, "") }  // the app fails now and then: redelivered
-            if let data = request.json?["data"] as? [String: Any], let n = data["n"] as? Int {
-                ledger.received.withLock { $0[n, default: 0] += 1 }
-            }
+            ledger.record(request)
             return (200, "")
         }
         let httpPort = try PortAllocator.free()
-        let args = ["--app-id", "durable-\(kind)", "--app-port", "\(subscriber.port)", "--dapr-http-port", "\(httpPort)",
-                    "--metrics-port", "\(try PortAllocator.free())", "--resources-path", dir + "/resources", "--data-dir", dir + "/data"]
+        let args = try Self.arguments(appID: "durable-\(kind)", appPort: subscriber.port, httpPort: httpPort, directory: dir)
         var courier = try CourierProcess(arguments: args, log: dir + "/courier.log")
         try await PortAllocator.waitUntilListening(httpPort)
         // Publish once Courier reports the subscription: a broker such as MQTT keeps nothing for a

@@ -173,14 +173,11 @@ import Testing
         let dir = try DurabilityTests.resources(topic: topic)
         let ledger = DurabilityTests.Ledger()
         let subscriber = try await TestSubscriber(subscriptions: nil) { request, _ in
-            if request.path == "/events", let n = (request.json?["data"] as? [String: Any])?["n"] as? Int {
-                ledger.received.withLock { $0[n, default: 0] += 1 }
-            }
+            if request.path == "/events" { ledger.record(request) }
             return (200, "")
         }
         let httpPort = try PortAllocator.free()
-        let args = ["--app-id", "reload-kill", "--app-port", "\(subscriber.port)", "--dapr-http-port", "\(httpPort)",
-                    "--metrics-port", "\(try PortAllocator.free())", "--resources-path", dir + "/resources", "--data-dir", dir + "/data"]
+        let args = try DurabilityTests.arguments(appID: "reload-kill", appPort: subscriber.port, httpPort: httpPort, directory: dir)
         var courier = try CourierProcess(arguments: args, log: dir + "/courier.log")
         try await PortAllocator.waitUntilListening(httpPort)
         try await DurabilityTests.waitForSubscription(topic, port: httpPort)
