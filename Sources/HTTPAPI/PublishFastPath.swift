@@ -208,7 +208,7 @@ final class PublishFastPath: ChannelDuplexHandler, RemovableChannelHandler {
         let segments = uri.path.utf8.dropFirst("/v1.0/publish/".utf8.count).split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
         guard segments.count >= 2, segments.allSatisfy({ !$0.isEmpty }) else { return nil }
         let pubsub = String(decoding: segments[0], as: UTF8.self)
-        guard pubsub != "bulk", settings.publisher.targets[pubsub] != nil else { return nil }
+        guard pubsub != "bulk", settings.publisher.target(named: pubsub) != nil else { return nil }
         let topic = segments.dropFirst().map { String(decoding: $0, as: UTF8.self) }.joined(separator: "/")
         return Accepted(pubsub: pubsub, topic: topic, contentType: head.headerFields[.contentType],
                         metadata: SidecarRouter.queryMetadata(uri), trace: SidecarRouter.trace(head.headerFields), callerAppID: caller?.appID)

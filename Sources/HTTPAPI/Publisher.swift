@@ -40,6 +40,10 @@ public struct Publisher: Sendable {
         self.bulkGate = AsyncSemaphore(permits: max(concurrentBulkRequests, 1))
     }
 
+    /// The pub/sub named `name`: one lookup under the table's lock, no copy of the table (the
+    /// publish path asks this once or twice per request).
+    public func target(named name: String) -> Target? { table.lookup(name) }
+
     /// Publishes to `targets` from the next request on (a component added, changed or removed).
     public func replace(targets: [String: Target]) {
         table.set(targets)
@@ -52,9 +56,12 @@ public struct Publisher: Sendable {
     /// Steps 1–4 of §1.2: the component and topic exist (for this caller: a component whose
     /// `scopes` leave the caller out does not exist for it, as in Dapr).
     public func target(pubsub: String, topic: String) throws(DaprError) -> Target {
-        guard !targets.isEmpty else { throw .pubsubNotConfigured() }
-        guard !pubsub.isEmpty else { throw .pubsubEmpty() }
-        guard let target = targets[pubsub], target.appScopes.isEmpty || target.appScopes.contains(callerAppID) else {
+        guard let target = table.lookup(pubsub) else {
+            if table.isEmpty { throw .pubsubNotConfigured() }
+            if pubsub.isEmpty { throw .pubsubEmpty() }
+            throw .pubsubNotFound(pubsub)
+        }
+        guard target.appScopes.isEmpty || target.appScopes.contains(callerAppID) else {
             throw .pubsubNotFound(pubsub)
         }
         guard !topic.isEmpty else { throw .topicEmpty(pubsub) }
@@ -129,4 +136,6 @@ private final class SharedTargets: Sendable {
     init(_ targets: [String: Publisher.Target]) { value = Mutex(targets) }
     func get() -> [String: Publisher.Target] { value.withLock { $0 } }
     func set(_ targets: [String: Publisher.Target]) { value.withLock { $0 = targets } }
+    func lookup(_ name: String) -> Publisher.Target? { value.withLock { $0[name] } }
+    var isEmpty: Bool { value.withLock { $0.isEmpty } }
 }

@@ -46,7 +46,8 @@ import Testing
         guard BrokerCtl.available(), FileManager.default.isExecutableFile(atPath: "/usr/bin/openssl") else { return }
         let run = UUID().uuidString.prefix(6).lowercased()
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("courier-tls-\(run)").path
-        let (ca, cert, key) = try Self.certificates(in: dir)
+        // Key generation blocks: off the cooperative pool the other tests share.
+        let (ca, cert, key) = try await BrokerCtl.offPool { try Self.certificates(in: dir) }
         let topic = "tls-\(run)"
         let byName = try await TestSubscriber(subscriptions: "[\(subscription(topic: topic, route: "/n"))]")
         let byIP = try await TestSubscriber(subscriptions: "[\(subscription(topic: topic, route: "/i"))]")
