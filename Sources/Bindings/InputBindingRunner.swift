@@ -5,6 +5,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import Resources
+import Synchronization
 
 /// Reads one input binding and hands every message to the app (`POST {route}` with the raw
 /// bytes) or, for a bridge, to its `forwardTo` output bindings. A message is acknowledged at the
@@ -25,7 +26,11 @@ public final class InputBindingRunner: Sendable {
     let settings: BindingSettings
     let channel: AppTarget?
     let hub: BindingHub
-    let policy: InboundPolicy
+    private let currentPolicy: Mutex<InboundPolicy>
+    /// Its inbound Resiliency policy (a reload may change it for the next message).
+    var policy: InboundPolicy { currentPolicy.withLock { $0 } }
+    /// Abandoned once it is removed: messages waiting for an unhealthy app go back to the source.
+    let halted = AppAvailability()
     let metrics: BindingMetrics
     let logger: Logger
     let defaultTimeout: Double
@@ -41,13 +46,20 @@ public final class InputBindingRunner: Sendable {
         self.settings = settings
         self.channel = channel
         self.hub = hub
-        self.policy = policy
+        currentPolicy = Mutex(policy)
+        halted.close()
         self.metrics = metrics
         var logger = logger
         logger[metadataKey: "binding"] = "\(name)"
         self.logger = logger
         self.defaultTimeout = defaultTimeout
     }
+
+    /// Applies a changed inbound policy from the next message on.
+    public func use(policy: InboundPolicy) { currentPolicy.withLock { $0 = policy } }
+
+    /// Stops waiting for its app: it is being removed (see `waitForApp`).
+    func halt() { halted.abandon() }
 
     var ignoresAnswer: Bool { type == "bindings.cron" }
 
@@ -100,8 +112,8 @@ public final class InputBindingRunner: Sendable {
     }
 
     func handle(_ delivery: Delivery) async {
-        if settings.forwardTo.isEmpty, let availability, !availability.isOpen, !(await availability.waitUntilOpen()) {
-            // The app is gone or Courier stops while it was unhealthy: back to the source.
+        if settings.forwardTo.isEmpty, let availability, !availability.isOpen, !(await waitForApp(availability)) {
+            // The app or this binding is gone, or Courier stops, while the app was unhealthy: back to the source.
             try? await delivery.nack(redeliverAfter: 0)
             return
         }
@@ -120,6 +132,21 @@ public final class InputBindingRunner: Sendable {
         }
     }
 
+    /// Waits until the app is healthy again; false when it is removed, Courier stops, or this
+    /// runner is removed meanwhile.
+    func waitForApp(_ availability: AppAvailability) async -> Bool {
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask { await availability.waitUntilOpen() }
+            group.addTask { [halted] in
+                _ = await halted.waitUntilOpen()
+                return false
+            }
+            let first = await group.next() ?? false
+            group.cancelAll()
+            return first
+        }
+    }
+
     /// `POST {route}` (HTTP) or `OnBindingEvent` (gRPC) under the inbound policy; true once the
     /// app accepted the message.
     func deliverToApp(_ delivery: Delivery) async -> Bool {
@@ -133,6 +160,7 @@ public final class InputBindingRunner: Sendable {
     func deliverOverGRPC(_ callback: any AppCallbackChannel, _ delivery: Delivery) async -> Bool {
         var metadata = delivery.metadata
         if metadata["traceparent"] == nil { metadata["traceparent"] = TraceContext.newRoot().traceparent }
+        let policy = self.policy
         let timeout = policy.timeout(fallback: defaultTimeout)
         var reply: AppBindingReply?
         let (outcome, _) = await policy.run {
@@ -179,6 +207,7 @@ public final class InputBindingRunner: Sendable {
         if headers["traceparent"].isEmpty { headers.add(name: "traceparent", value: TraceContext.newRoot().traceparent) }
         let body = ByteBuffer(bytes: delivery.payload)
         let route = settings.route
+        let policy = self.policy
         let timeout = policy.timeout(fallback: defaultTimeout)
         let (outcome, _) = await policy.run {
             do {

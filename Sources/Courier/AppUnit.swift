@@ -24,6 +24,16 @@ public final class AppUnit: Sendable {
         var hub: BindingHub
         var resiliencies: [ResiliencySpec]
         var metrics: BindingMetrics
+
+        /// A runner for each binding, delivering through `channel`.
+        func runners(channel: AppTarget, availability: AppAvailability, breakers: CircuitBreakerRegistry, logger: Logger) -> [InputBindingRunner] {
+            bindings.map { b in
+                let resolved = resiliencies.policy(component: b.component.name, category: "bindings", direction: .inbound)
+                return InputBindingRunner(name: b.component.name, type: b.component.type, source: b.source, settings: b.settings, channel: channel,
+                                          hub: hub, policy: InboundPolicy(resolved: resolved, breakers: breakers),
+                                          metrics: metrics, logger: logger, availability: availability)
+            }
+        }
     }
 
     public let id: String
@@ -33,6 +43,9 @@ public final class AppUnit: Sendable {
     public let subscriptions: SubscriptionManager
     /// Its input bindings (an `App`'s; the flag app's are read by the runtime's service).
     let inputs: InputBindingService?
+    /// The circuit breakers of its input bindings.
+    let inputBreakers = CircuitBreakerRegistry()
+    let logger: Logger
     /// Its consumer group on a pub/sub.
     let grouping: @Sendable (SubscriptionManager.PubSub) -> String
     /// Closed while its health checks fail.
@@ -92,15 +105,10 @@ public final class AppUnit: Sendable {
         default:
             probe = nil
         }
-        if let inputPlan, let channel, !inputPlan.bindings.isEmpty {
-            let breakers = CircuitBreakerRegistry(), availability = availability
-            let runners = inputPlan.bindings.map { b in
-                let resolved = inputPlan.resiliencies.policy(component: b.component.name, category: "bindings", direction: .inbound)
-                return InputBindingRunner(name: b.component.name, type: b.component.type, source: b.source, settings: b.settings, channel: channel,
-                                          hub: inputPlan.hub, policy: InboundPolicy(resolved: resolved, breakers: breakers),
-                                          metrics: inputPlan.metrics, logger: appLogger, availability: availability)
-            }
-            inputs = InputBindingService(runners: runners, logger: appLogger)
+        self.logger = appLogger
+        if let inputPlan, let channel {
+            inputs = InputBindingService(runners: inputPlan.runners(channel: channel, availability: availability, breakers: inputBreakers, logger: appLogger),
+                                         logger: appLogger)
         } else {
             inputs = nil
         }
@@ -128,6 +136,30 @@ public final class AppUnit: Sendable {
     /// pub/subs named in `replaced` start again on their new client.
     func apply(pubsubs all: [String: SubscriptionManager.PubSub], replaced: Set<String>) async -> [String] {
         await subscriptions.apply(pubsubs: Self.visible(all, to: id, group: grouping), replaced: replaced)
+    }
+
+    /// Stops reading the binding components named in `names`; returns once their runners drained.
+    func stopReading(bindings names: Set<String>) async {
+        guard let inputs else { return }
+        let current = Set(inputs.runners.map(\.name))
+        for name in names.sorted() where current.contains(name) { await inputs.remove(name) }
+    }
+
+    /// Starts reading what `plan` names (binding components added or changed by a reload).
+    func startReading(_ plan: InputPlan) {
+        guard let inputs, let channel = subscriptions.channel else { return }
+        for runner in plan.runners(channel: channel, availability: availability, breakers: inputBreakers, logger: logger) {
+            inputs.add(runner)
+        }
+    }
+
+    /// Applies changed Resiliency policies to the next delivery of its subscriptions and input bindings.
+    func apply(resiliencies: [ResiliencySpec]) async {
+        await subscriptions.apply(resiliencies: resiliencies)
+        for runner in inputs?.runners ?? [] {
+            let resolved = resiliencies.policy(component: runner.name, category: "bindings", direction: .inbound)
+            runner.use(policy: InboundPolicy(resolved: resolved, breakers: inputBreakers))
+        }
     }
 
     /// The definition it was built from, to tell whether a reload changed it.

@@ -1,3 +1,4 @@
+import Bindings
 import CloudEvents
 import Delivery
 import HTTPAPI
@@ -12,9 +13,10 @@ import Synchronization
 /// never pause). A pub/sub component added, changed or removed is connected first (one that cannot
 /// connect refuses the set); then only the subscriptions on it drain and start again on the new
 /// client, the publisher switches to it, and the old client closes. A changed Resiliency applies to
-/// every subscription's next delivery. A set with any problem is refused whole, and the running
-/// configuration stays. Binding components are not changed live yet: a change to one is refused
-/// with that reason (restart Courier to apply it).
+/// every subscription's and binding's next delivery. A binding component added, changed or removed
+/// opens first the same way; the runners reading it drain and start again on the new instance
+/// and output invocations switch to it. A set with any problem is refused whole, and the running
+/// configuration stays.
 final class ConfigReloader: Sendable {
     enum Outcome: Equatable {
         case unchanged
@@ -30,13 +32,15 @@ final class ConfigReloader: Sendable {
         var pubsubs: PubSubTable
         var publisher: Publisher
         var inputPlanner: InputPlanner
+        /// The flag app's and bridges' input bindings.
+        var flagInputs: InputBindingService
         var fleet: AppFleet
         var tokens: CallerTokens
         var state: SidecarState
         var logger: Logger
     }
 
-    private let context: Context
+    let context: Context
     private let current: Mutex<ResourceSet>
     /// One reload at a time.
     private let serial = AsyncSemaphore(permits: 1)
@@ -72,15 +76,34 @@ final class ConfigReloader: Sendable {
         let c = context
         guard next.errors.isEmpty else { return .refused(next.errors.map(\.description)) }
         let running = current.withLock { $0 }
+        // Components added or changed connect before anything changes: an added one that cannot
+        // refuses the whole set (unless it says `ignoreErrors`). A changed one that cannot open
+        // beside its running instance (one store, one client) is replaced after the old one closed.
         let isBinding: (Component) -> Bool = { $0.category == "bindings" }
         let changedBindings = Self.changedNames(running.components.filter(isBinding), next.components.filter(isBinding),
                                                 name: \.name, fingerprint: Self.fingerprint)
-        if !changedBindings.isEmpty {
-            return .refused(["binding components \(changedBindings.joined(separator: ", ")) changed: binding component changes are not applied live yet (restart Courier to apply them)"])
+        let runningBindings = c.inputPlanner.hub.entries
+        var freshBindings: [String: BindingHub.Entry] = [:]
+        var bindingsCloseFirst: [String: Component] = [:]
+        var ignored: [String] = []
+        let discard = { (pubsubs: [String: SubscriptionManager.PubSub]) in
+            for entry in freshBindings.values { await entry.binding.close() }
+            for pubsub in pubsubs.values { await pubsub.broker.close() }
         }
-        // Pub/sub components added or changed connect before anything changes: an added one that
-        // cannot refuses the whole set. A changed one that cannot open beside its running client
-        // (one store, one client) is replaced after the old one closed.
+        for component in next.components where isBinding(component) && changedBindings.contains(component.name) {
+            do {
+                freshBindings[component.name] = try await openBinding(component)
+            } catch {
+                if runningBindings[component.name] != nil {
+                    bindingsCloseFirst[component.name] = component
+                } else if component.ignoreErrors {
+                    ignored.append("binding component \(component.name) failed to start and is ignored (ignoreErrors): \(error)")
+                } else {
+                    await discard([:])
+                    return .refused(["\(component.location): component '\(component.name)' (\(component.type)) failed to start: \(error); the running configuration stays"])
+                }
+            }
+        }
         let isPubSub: (Component) -> Bool = { $0.category == "pubsub" }
         let changedPubSubs = Self.changedNames(running.components.filter(isPubSub), next.components.filter(isPubSub),
                                                name: \.name, fingerprint: Self.fingerprint)
@@ -95,12 +118,12 @@ final class ConfigReloader: Sendable {
                     closeFirst[component.name] = component
                     continue
                 }
-                for pubsub in fresh.values { await pubsub.broker.close() }
+                await discard(fresh)
                 return .refused(["\(component.location): component '\(component.name)' (\(component.type)) failed to start: \(error); the running configuration stays"])
             }
         }
 
-        var changes: [String] = []
+        var changes: [String] = ignored
         let before = Dictionary(running.apps.map { ($0.id, $0) }) { a, _ in a }
         let after = Dictionary(next.apps.map { ($0.id, $0) }) { a, _ in a }
         let restarted = Set(after.keys.filter { id in before[id].map { !Self.same($0, after[id]!) } ?? false })
@@ -110,6 +133,9 @@ final class ConfigReloader: Sendable {
         }
         if !changedPubSubs.isEmpty {
             changes += await switchPubSubs(changedPubSubs, to: fresh, closeFirst: closeFirst)
+        }
+        if !changedBindings.isEmpty {
+            changes += await switchBindings(changedBindings, to: freshBindings, closeFirst: bindingsCloseFirst, resources: next)
         }
         let pubsubs = c.pubsubs.all
         for app in next.apps where before[app.id] == nil || restarted.contains(app.id) {
@@ -131,7 +157,10 @@ final class ConfigReloader: Sendable {
         }
         let changedPolicies = Self.changedNames(running.resiliencies, next.resiliencies, name: \.name, fingerprint: Self.fingerprint)
         if !changedPolicies.isEmpty {
-            for unit in kept { await unit.subscriptions.apply(resiliencies: next.resiliencies(for: unit.id)) }
+            for unit in kept { await unit.apply(resiliencies: next.resiliencies(for: unit.id)) }
+            let flagPolicies = next.resiliencies(for: c.options.appID)
+            c.inputPlanner.hub.apply(resiliencies: flagPolicies)
+            for runner in c.flagInputs.runners { runner.use(policy: c.inputPlanner.inboundPolicy(runner.name, flagPolicies)) }
             changes.append("Resiliency \(changedPolicies.joined(separator: ", ")) applied to the next delivery")
         }
         current.withLock { $0 = next }

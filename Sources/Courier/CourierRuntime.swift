@@ -138,9 +138,7 @@ public final class CourierRuntime: Sendable {
                 let settings = try BindingSettings(component: component)
                 let binding = try await bindingRegistry.make(component, context: bindingContext)
                 loaded.append((component, binding, settings))
-                infos.append(.init(name: component.name, type: component.type, version: component.version,
-                                   capabilities: (binding.input != nil && settings.inputAllowed ? ["INPUT_BINDING"] : [])
-                                       + (binding.output != nil && settings.outputAllowed ? ["OUTPUT_BINDING"] : [])))
+                infos.append(.init(binding: (component, binding, settings)))
             } catch {
                 if component.ignoreErrors {
                     logger.warning("component \(component.name) failed to start and is ignored (ignoreErrors): \(error)")
@@ -155,9 +153,7 @@ public final class CourierRuntime: Sendable {
         let resiliencies = resources.resiliencies(for: options.appID)
         let hub = BindingHub(components: loaded, resiliencies: resiliencies, metrics: bindingMetrics)
         self.bindings = hub
-        let inputPlanner = InputPlanner(bindings: loaded.filter { $0.binding.input != nil && $0.settings.inputAllowed && $0.settings.forwardTo.isEmpty }
-                                            .map { ($0.component, $0.settings) },
-                                        registry: bindingRegistry, context: bindingContext, hub: hub, metrics: bindingMetrics)
+        let inputPlanner = InputPlanner(registry: bindingRegistry, context: bindingContext, hub: hub, metrics: bindingMetrics)
 
         // Delivery toward the apps: the flag app (`--app-id`/`--app-port`), then every `App`.
         let metrics = DeliveryMetrics(appID: options.appID, namespace: options.namespace ?? "")
@@ -181,24 +177,11 @@ public final class CourierRuntime: Sendable {
         let fleet = AppFleet(units: units, logger: logger)
         self.fleet = fleet
         let flagApp = units[0]
-        let channel = flagApp.subscriptions.channel
         let subscriptions = flagApp.subscriptions
         self.subscriptions = subscriptions
 
         // The flag app's input bindings and every bridge read the loaded instance.
-        let inboundBreakers = CircuitBreakerRegistry()
-        var runners: [InputBindingRunner] = []
-        for (component, binding, settings) in loaded {
-            guard let input = binding.input, settings.inputAllowed else { continue }
-            let bridge = !settings.forwardTo.isEmpty
-            // A pure gateway (Apps, no --app-port) has no flag app to deliver to.
-            guard bridge || (component.isVisible(to: options.appID) && (channel != nil || resources.apps.isEmpty)) else { continue }
-            let policy = InboundPolicy(resolved: resiliencies.policy(component: component.name, category: "bindings", direction: .inbound),
-                                       breakers: inboundBreakers)
-            runners.append(InputBindingRunner(name: component.name, type: component.type, source: .loaded(input), settings: settings,
-                                              channel: bridge ? nil : channel, hub: hub, policy: policy, metrics: bindingMetrics, logger: logger,
-                                              availability: bridge ? nil : flagApp.availability))
-        }
+        let runners = inputPlanner.flagRunners(for: flagApp, resources: resources, logger: logger)
         let inputService = InputBindingService(runners: runners, logger: logger)
         self.inputBindings = inputService
 
@@ -250,7 +233,7 @@ public final class CourierRuntime: Sendable {
 
         let reloader = ConfigReloader(resources: resources, context: .init(
             options: options, registry: registry, bindingRegistry: bindingRegistry, brokerContext: context, pubsubs: table,
-            publisher: publisher, inputPlanner: inputPlanner, fleet: fleet, tokens: tokens, state: state, logger: logger))
+            publisher: publisher, inputPlanner: inputPlanner, flagInputs: inputService, fleet: fleet, tokens: tokens, state: state, logger: logger))
         self.reloader = reloader
         var watched = options.resourcesPaths
         if let config = options.configPath { watched.append(config) }

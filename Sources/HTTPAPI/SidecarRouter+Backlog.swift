@@ -32,7 +32,7 @@ extension SidecarRouter {
 
     /// `GET /v1.0-alpha1/bindings/{name}/backlog`: messages waiting at an input binding's source.
     func bindingBacklog(name: String) async -> Response {
-        guard let bindings, bindings.components[name]?.input != nil else {
+        guard let bindings, bindings.input(named: name) != nil else {
             return DaprError(status: .notFound, errorCode: "ERR_BINDING_NOT_FOUND", message: "input binding \(name) is not loaded").response
         }
         guard let backlog = await bindings.backlog(name) else {
