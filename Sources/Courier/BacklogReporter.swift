@@ -8,11 +8,14 @@ import ServiceLifecycle
 /// `courier_pubsub_backlog{pubsub, topic, group}` (undelivered + in flight), refreshed every
 /// `interval`: what KEDA's Prometheus scaler reads. The same figure is served on demand at
 /// `GET /v1.0-alpha1/backlog/{pubsub}/{topic}`. Input bindings whose source can tell are
-/// published as `courier_binding_backlog{binding}` (and served at
+/// published as `courier_binding_backlog{binding, app}`, `app` the reader's (the `--app-id` app
+/// for its readers and the bridges', each App for its own; the first is also served at
 /// `GET /v1.0-alpha1/bindings/{name}/backlog`).
 struct BacklogReporter: Service {
     let fleet: AppFleet
+    /// The `--app-id` app's and bridges' input bindings.
     let bindings: InputBindingService
+    let flagID: String
     let cache: BacklogCache
     let interval: Duration
 
@@ -34,8 +37,12 @@ struct BacklogReporter: Service {
                       dimensions: [("pubsub", request.key.pubsub), ("topic", request.key.topic), ("group", request.key.group)])
                     .record(backlog.total)
             }
-            for (name, backlog) in await bindings.backlogs() {
-                Gauge(label: "courier_binding_backlog", dimensions: [("binding", name)]).record(backlog.total)
+            var readers = [(flagID, bindings)]
+            for app in fleet.units { if let inputs = app.inputs { readers.append((app.id, inputs)) } }
+            for (app, inputs) in readers {
+                for (name, backlog) in await inputs.backlogs() {
+                    Gauge(label: "courier_binding_backlog", dimensions: [("binding", name), ("app", app)]).record(backlog.total)
+                }
             }
             try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }

@@ -244,7 +244,7 @@ public final class CourierRuntime: Sendable {
                 .init(service: fleet, successTerminationBehavior: .ignore, serviceName: "apps"),
                 .init(service: inputService, successTerminationBehavior: .ignore, serviceName: "input-bindings"),
                 .init(service: metricsApp, serviceName: "metrics"),
-                .init(service: BacklogReporter(fleet: fleet, bindings: inputService, cache: backlogCache,
+                .init(service: BacklogReporter(fleet: fleet, bindings: inputService, flagID: options.appID, cache: backlogCache,
                                                 interval: options.backlogReportInterval),
                       successTerminationBehavior: .ignore, serviceName: "backlog"),
                 .init(service: api, serviceName: "http-api"),

@@ -59,8 +59,9 @@ import Testing
         await stopAll()
     }
 
-    /// An App whose health checks fail gets no input binding message (they wait at the source)
-    /// and loses none: every one arrives once it answers again.
+    /// An App whose health checks fail gets no input binding message (they wait at the source,
+    /// counted by the backlog gauge under its id) and loses none: every one arrives once it
+    /// answers again.
     @Test func anUnhealthyAppsInputBindingWaits() async throws {
         guard BrokerCtl.available() else { return }
         let run = UUID().uuidString.prefix(6).lowercased()
@@ -78,12 +79,21 @@ import Testing
         ]
         let total = 10
         do {
-            try await withHarness(resources: resources, withApp: false) { h in
+            try await withHarness(resources: resources, withApp: false, configure: { $0.backlogReportInterval = .milliseconds(200) }) { h in
                 _ = try await Self.waitUntilReading(h, [id])
                 healthy.store(false, ordering: .relaxed)
                 try await Self.waitForHealth(h, id, false)
                 try await BrokerCtl.produce("redis", target, count: total)
-                try await Task.sleep(for: .seconds(1.5))
+                // Waiting messages are the App's backlog at its source (in flight to it, not delivered).
+                let line = #"courier_binding_backlog{binding="source",app="\#(id)"} \#(total)"#
+                var gauge = ""
+                let deadline = Date().addingTimeInterval(10)
+                while !gauge.contains(line) && Date() < deadline {
+                    try await Task.sleep(for: .milliseconds(100))
+                    gauge = try await h.request(.GET, "/metrics", port: h.metricsPort).body
+                }
+                #expect(gauge.contains(line), "\(gauge.split(separator: "\n").filter { $0.hasPrefix("courier_binding_backlog") })")
+                try await Task.sleep(for: .seconds(1))
                 #expect(app.requests.filter { $0.path == "/source" }.isEmpty, "nothing delivered while unhealthy")
                 healthy.store(true, ordering: .relaxed)
                 let got = try await app.wait(for: total, path: "/source", timeout: 30)
