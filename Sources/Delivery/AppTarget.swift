@@ -29,9 +29,9 @@ public protocol AppCallbackChannel: Sendable {
 
     /// `OnTopicEvent` with a stored CloudEvent (or a raw payload for `rawPayload` subscriptions)
     /// routed to `path` (as the app declared it, possibly empty). UNIMPLEMENTED is a drop, any
-    /// other error a retry, the response status as for HTTP.
+    /// other error a retry, the response status as for HTTP; with the answer (its gRPC code).
     func onTopicEvent(_ event: [UInt8], path: String, subscription: SubscriptionSpec, trace: TraceContext?,
-                      timeout: Double) async -> DeliveryOutcome
+                      timeout: Double) async -> (DeliveryOutcome, AppAnswer)
 
     /// `OnBulkTopicEvent` (falling back to `AppCallbackAlpha.OnBulkTopicEventAlpha1` when the
     /// app does not implement it): one outcome per entry id.

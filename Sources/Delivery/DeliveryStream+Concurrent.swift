@@ -31,3 +31,56 @@ extension DeliveryStream {
         }
     }
 }
+
+extension DeliveryStream {
+    /// Hands deliveries to `handle` in order per key: those with the same key one at a time, in
+    /// the order the stream yields them; different keys in parallel, at most `maxConcurrency` at
+    /// once, with at most `maxBuffered` deliveries taken and not yet finished (those queued
+    /// behind a busy key count). A delivery whose `key` is `nil` is handled at once, in no order.
+    /// `admit` runs before each `handle`. Returns once the stream ended and every handler finished.
+    public func forEachOrdered(maxConcurrency: Int, maxBuffered: Int, logger: Logger, admit: @escaping @Sendable () async -> Void = {},
+                               key: @escaping @Sendable (Delivery) -> String?,
+                               _ handle: @escaping @Sendable (Delivery) async -> Void) async {
+        let queues = KeyedQueues<Delivery>()
+        let buffered = AsyncSemaphore(permits: Swift.max(maxBuffered, 1))
+        await withTaskGroup(of: Void.self) { tasks in
+            var running = 0
+            var iterator = makeAsyncIterator()
+            while true {
+                await buffered.acquire()
+                let delivery: Delivery?
+                do {
+                    delivery = try await iterator.next()
+                } catch {
+                    buffered.release()
+                    logger.error("receiving from the broker failed: \(error)")
+                    try? await Task.sleep(for: .seconds(1))
+                    continue
+                }
+                guard let delivery else {
+                    buffered.release()
+                    break
+                }
+                let k = key(delivery)
+                var start: Delivery? = delivery
+                if let k { start = queues.offer(delivery, key: k) }
+                guard let first = start else { continue }  // queued behind its key
+                if running >= maxConcurrency {
+                    await tasks.next()
+                    running -= 1
+                }
+                running += 1
+                tasks.addTask {
+                    var item = first
+                    while true {
+                        await admit()
+                        await handle(item)
+                        buffered.release()
+                        guard let k, let following = queues.next(after: k) else { return }
+                        item = following
+                    }
+                }
+            }
+        }
+    }
+}

@@ -303,7 +303,7 @@ public final class SubscriptionManager: Service, Sendable {
                                                 channel: channel, policy: policy, appID: appID, globalLimit: globalLimit,
                                                 logger: logger, metrics: metrics, availability: availability)
             let stream = try await pubsub.broker.subscribe(SubscribeRequest(topic: subscription.topic, group: pubsub.consumerGroup,
-                                                                            metadata: subscription.metadata))
+                                                                            metadata: subscription.metadata, window: runner.window))
             logger.info("subscribed", metadata: ["pubsub": "\(subscription.pubsubName)", "topic": "\(subscription.topic)",
                                                  "routes": "\(subscription.rules.map(\.path))", "origin": "\(subscription.origin.rawValue)"])
             return (runner, stream)

@@ -44,11 +44,11 @@ extension SubscriptionRunner {
         for delivery in batch {
             let fields = subscription.rawPayload ? EnvelopeFields() : EnvelopeFields.scan(delivery.payload)
             guard let fields else {
-                await failUnprocessable(delivery, reason: "unparseable")
+                await failUnprocessable(delivery, record(.unparseable, delivery))
                 continue
             }
             if fields.isExpired(now: now) {
-                await deadLetterThenAck(delivery, reason: "expired")
+                await deadLetterThenAck(delivery, record(.expired, delivery))
                 continue
             }
             let path: String
@@ -56,10 +56,10 @@ extension SubscriptionRunner {
             case .path(let p): path = p
             case .noMatch:
                 ingress.drop.record(0)
-                await deadLetterThenAck(delivery, reason: "unroutable")
+                await deadLetterThenAck(delivery, record(.unroutable, delivery))
                 continue
-            case .error:
-                await failUnprocessable(delivery, reason: "unroutable")
+            case .error(let why):
+                await failUnprocessable(delivery, record(.ruleerror, delivery, answer: AppAnswer(error: why)))
                 continue
             }
             byPath[path, default: []].append(BulkEntry(id: EventID.uuid(), delivery: delivery, body: delivery.payload))
@@ -77,7 +77,7 @@ extension SubscriptionRunner {
         var remaining = entries
         let policy = self.policy
         let timeout = policy.timeout(fallback: defaultTimeout)
-        _ = await policy.run {
+        let (_, retries) = await policy.run {
             let result = await self.push(remaining, path: path, timeout: timeout)
             outcomes.merge(result) { _, new in new }
             remaining = remaining.filter { result[$0.id]?.isRetry ?? true }
@@ -92,10 +92,11 @@ extension SubscriptionRunner {
                 await settle(entry.delivery, ack: true)
             case .drop:
                 ingress.drop.record(seconds)
-                await deadLetterThenAck(entry.delivery, reason: "drop")
-            case .retry:
+                await deadLetterThenAck(entry.delivery, record(.drop, entry.delivery, attempts: retries + 1, route: path))
+            case .retry(let status, let reason):
                 ingress.retry.record(seconds)
-                await failUnprocessable(entry.delivery, reason: "failed")
+                await failUnprocessable(entry.delivery, record(.maxretries, entry.delivery, attempts: retries + 1,
+                                                               answer: AppAnswer(httpStatus: status, error: reason), route: path))
             }
         }
     }

@@ -28,6 +28,11 @@ public final class SubscriptionRunner: Sendable {
     let defaultTimeout: Double
     /// Closed while the app is unhealthy: what fails then goes back to the broker, not to a dead-letter topic.
     let availability: AppAvailability?
+    /// `orderingKey`: events with the same key go one at a time, in broker order.
+    let ordering: OrderingKey?
+    /// How many deliveries it may hold unsettled (the broker's prefetch window): ordered
+    /// delivery queues events behind busy keys, so it holds more than it runs.
+    public let window: Int
 
     public init(subscription: SubscriptionSpec, broker: any MessageBroker, group: String, channel: AppTarget,
                 policy: InboundPolicy, appID: String, globalLimit: AsyncSemaphore, logger: Logger,
@@ -43,6 +48,13 @@ public final class SubscriptionRunner: Sendable {
         self.limit = globalLimit
         let configured = subscription.metadata.first { $0.key.lowercased() == "maxconcurrency" }.flatMap { Int($0.value) } ?? 0
         self.perSubscription = configured > 0 ? configured : 64
+        if let source = subscription.metadata.first(where: { $0.key.lowercased() == "orderingkey" })?.value,
+           !source.trimmingSpaces.isEmpty {
+            ordering = try OrderingKey(source)
+        } else {
+            ordering = nil
+        }
+        window = ordering == nil ? 64 : max(64, perSubscription * 4)
         var logger = logger
         logger[metadataKey: "pubsub"] = "\(subscription.pubsubName)"
         logger[metadataKey: "topic"] = "\(subscription.topic)"
@@ -58,9 +70,47 @@ public final class SubscriptionRunner: Sendable {
             await runBulk(stream)
             return
         }
+        if let ordering {
+            await stream.forEachOrdered(maxConcurrency: perSubscription, maxBuffered: window, logger: logger,
+                                        admit: { await self.limit.acquire() },
+                                        key: { try? self.key(of: $0, ordering).get() }) { delivery in
+                await self.handleInOrder(delivery, ordering)
+                self.limit.release()
+            }
+            return
+        }
         await stream.forEach(maxConcurrency: perSubscription, logger: logger, admit: { await self.limit.acquire() }) { delivery in
             await self.handle(delivery)
             self.limit.release()
+        }
+    }
+
+    /// The ordering key of `delivery` (of its envelope; a raw payload's as delivered to the app).
+    func key(of delivery: Delivery, _ ordering: OrderingKey) -> Result<String, RouteTable.Invalid> {
+        let envelope = subscription.rawPayload
+            ? Envelope.wrapRaw(payload: delivery.payload, topic: subscription.topic, pubsubName: subscription.pubsubName, trace: nil)
+            : delivery.payload
+        return ordering.key(envelope: envelope)
+    }
+
+    /// Ordered delivery of one event: it holds its key until it is accepted, dropped or
+    /// dead-lettered. Where it would go back to the broker (no dead-letter topic, the app
+    /// unhealthy) it is tried again here after the broker's back-off instead, so no later event
+    /// of its key overtakes it. An event whose key cannot be evaluated goes where a rule error goes.
+    func handleInOrder(_ delivery: Delivery, _ ordering: OrderingKey) async {
+        if case .failure(let why) = key(of: delivery, ordering) {
+            logger.warning("\(why); dead-lettering or returning it to the broker")
+            await failUnprocessable(delivery, record(.ruleerror, delivery, answer: AppAnswer(error: why.description)))
+            return
+        }
+        var rounds = 0, attempts = 0  // the app's attempts across rounds, for a dead-letter record
+        while await handle(delivery, holding: true, attemptsMade: &attempts) {
+            rounds += 1
+            do {
+                try await Task.sleep(for: .seconds(Self.redeliveryDelay(attempt: rounds)))
+            } catch {
+                return  // shutting down: unsettled, the broker redelivers it
+            }
         }
     }
 
@@ -71,7 +121,16 @@ public final class SubscriptionRunner: Sendable {
 
     // MARK: One delivery
 
-    func handle(_ delivery: Delivery) async {
+    /// Delivers one event and settles it. With `holding` (ordered delivery) an event that would
+    /// go back to the broker is left unsettled and `true` returned: the caller tries it again
+    /// (`attemptsMade` counts the app's attempts across rounds for its dead-letter record).
+    @discardableResult
+    func handle(_ delivery: Delivery, holding: Bool = false) async -> Bool {
+        var attempts = 0
+        return await handle(delivery, holding: holding, attemptsMade: &attempts)
+    }
+
+    func handle(_ delivery: Delivery, holding: Bool, attemptsMade: inout Int) async -> Bool {
         let started = RFC3339.currentUnixSeconds()
         // 1. The body the app receives, and the attributes the decision needs.
         var body = delivery.payload
@@ -85,14 +144,12 @@ public final class SubscriptionRunner: Sendable {
         }
         guard let fields else {
             logger.warning("message is not a CloudEvent; dead-lettering or returning it to the broker")
-            await failUnprocessable(delivery, reason: "unparseable")
-            return
+            return await failUnprocessable(delivery, record(.unparseable, delivery), holding: holding)
         }
         // 2. Expiry.
         if fields.isExpired(now: started) {
             logger.warning("message expired at \(fields.expiration ?? "")", metadata: ["id": "\(fields.id ?? "")"])
-            await deadLetterThenAck(delivery, reason: "expired")
-            return
+            return await deadLetterThenAck(delivery, record(.expired, delivery), holding: holding)
         }
         // 3. Routing.
         let path: String
@@ -102,15 +159,13 @@ public final class SubscriptionRunner: Sendable {
         case .noMatch:
             logger.debug("no route matched; dropping", metadata: ["id": "\(fields.id ?? "")"])
             ingress.drop.record(0)
-            await deadLetterThenAck(delivery, reason: "unroutable")
-            return
+            return await deadLetterThenAck(delivery, record(.unroutable, delivery), holding: holding)
         case .error(let why):
             logger.warning("\(why); dead-lettering or returning it to the broker", metadata: ["id": "\(fields.id ?? "")"])
-            await failUnprocessable(delivery, reason: "unroutable")
-            return
+            return await failUnprocessable(delivery, record(.ruleerror, delivery, answer: AppAnswer(error: why)), holding: holding)
         }
         // 4. Push under the inbound policy.
-        let push: @Sendable () async -> DeliveryOutcome
+        let push: @Sendable () async -> (DeliveryOutcome, AppAnswer)
         let policy = self.policy
         let timeout = policy.timeout(fallback: defaultTimeout)
         switch channel {
@@ -122,35 +177,45 @@ public final class SubscriptionRunner: Sendable {
             let event = body, subscription = subscription, trace = fields.trace?.child()
             push = { await callback.onTopicEvent(event, path: path, subscription: subscription, trace: trace, timeout: timeout) }
         }
-        let (outcome, _) = await policy.run(onRetry: { _ in
+        var answer = AppAnswer()
+        let (outcome, retries) = await policy.run(onRetry: { _ in
             self.metrics.retry(component: self.subscription.pubsubName, topic: self.subscription.topic)
-        }, push)
+        }) {
+            let (outcome, last) = await push()
+            answer = last
+            return outcome
+        }
         let seconds = RFC3339.currentUnixSeconds() - started
+        attemptsMade += retries + 1
         if Task.isCancelled {
             // Shutting down: neither dead-letter nor nack; the broker redelivers.
-            return
+            return false
         }
         switch outcome {
         case .success:
             ingress.success.record(seconds)
             await settle(delivery, ack: true)
+            return false
         case .drop:
             logger.warning("app dropped the message", metadata: ["id": "\(fields.id ?? "")"])
             ingress.drop.record(seconds)
-            await deadLetterThenAck(delivery, reason: "drop")
+            return await deadLetterThenAck(delivery, record(answer.status == "404" ? .notfound : .drop, delivery, attempts: attemptsMade,
+                                                            answer: answer, route: path), holding: holding)
         case .retry(_, let reason):
             ingress.retry.record(seconds)
             logger.info("delivery failed: \(reason)", metadata: ["id": "\(fields.id ?? "")"])
-            await failUnprocessable(delivery, reason: "failed")
+            return await failUnprocessable(delivery, record(answer.timedOut ? .timeout : .maxretries, delivery, attempts: attemptsMade,
+                                                            answer: answer, route: path), holding: holding)
         }
     }
 
-    static func push(_ channel: AppChannel, path: String, headers: HTTPHeaders, body: ByteBuffer, timeout: Double) async -> DeliveryOutcome {
+    static func push(_ channel: AppChannel, path: String, headers: HTTPHeaders, body: ByteBuffer, timeout: Double) async -> (DeliveryOutcome, AppAnswer) {
         do {
             let response = try await channel.send(method: .POST, path: path, headers: headers, body: body, timeout: timeout)
-            return AppResponse.single(status: response.status, body: response.body)
+            return (AppResponse.single(status: response.status, body: response.body), AppAnswer(http: response))
         } catch {
-            return .retry(status: nil, reason: "cannot reach the app: \(error)")
+            return (.retry(status: nil, reason: "cannot reach the app: \(error)"),
+                    AppAnswer(error: "\(error)", timedOut: (error as? HTTP1ExchangeError) == .timedOut))
         }
     }
 
@@ -172,39 +237,64 @@ public final class SubscriptionRunner: Sendable {
 
     // MARK: Settling
 
+    /// The dead-letter record of `delivery` failing for `reason` after `attempts` attempts here
+    /// (added to those of earlier rounds it carries), with the app's last `answer`.
+    func record(_ reason: DeadLetterRecord.Reason, _ delivery: Delivery, attempts: Int = 0, answer: AppAnswer = AppAnswer(),
+                route: String? = nil) -> DeadLetterRecord {
+        let earlier = DeadLetterRecord.earlierAttempts(event: subscription.rawPayload ? nil : delivery.payload, metadata: delivery.metadata)
+        return DeadLetterRecord(reason: reason, attempts: earlier + attempts, status: answer.status, error: answer.detail, app: appID,
+                                route: route, pubsub: subscription.pubsubName, topic: subscription.topic)
+    }
+
     /// Error path (§3.6 step 7): dead-letter topic if set and the republish works, else nack. A
     /// delivery that failed while the app is unhealthy goes back to the broker: it is not the
     /// event's fault.
-    func failUnprocessable(_ delivery: Delivery, reason: String) async {
-        if reason == "failed", availability?.isOpen == false {
-            await settle(delivery, ack: false)
-            return
+    /// With `holding`, what would be nacked is left unsettled instead and `true` returned.
+    @discardableResult
+    func failUnprocessable(_ delivery: Delivery, _ record: DeadLetterRecord, holding: Bool = false) async -> Bool {
+        if record.reason == .maxretries || record.reason == .timeout, availability?.isOpen == false {
+            return await release(delivery, holding: holding)
         }
-        if subscription.deadLetterTopic != nil, await publishDeadLetter(delivery, reason: reason) {
+        if subscription.deadLetterTopic != nil, await publishDeadLetter(delivery, record) {
             await settle(delivery, ack: true)
-        } else {
-            await settle(delivery, ack: false)
+            return false
         }
+        return await release(delivery, holding: holding)
     }
 
     /// Drop path: dead-letter if set; ack unless that republish failed (then nack, so nothing is lost).
-    func deadLetterThenAck(_ delivery: Delivery, reason: String) async {
-        if subscription.deadLetterTopic != nil, !(await publishDeadLetter(delivery, reason: reason)) {
-            await settle(delivery, ack: false)
-            return
+    @discardableResult
+    func deadLetterThenAck(_ delivery: Delivery, _ record: DeadLetterRecord, holding: Bool = false) async -> Bool {
+        if subscription.deadLetterTopic != nil, !(await publishDeadLetter(delivery, record)) {
+            return await release(delivery, holding: holding)
         }
         await settle(delivery, ack: true)
+        return false
     }
 
-    /// Republishes the original bytes and metadata to the dead-letter topic of the same pubsub.
-    func publishDeadLetter(_ delivery: Delivery, reason: String) async -> Bool {
+    /// Returns a delivery to the broker, or (`holding`) keeps it for another round: `true`.
+    private func release(_ delivery: Delivery, holding: Bool) async -> Bool {
+        if holding { return true }
+        await settle(delivery, ack: false)
+        return false
+    }
+
+    /// Republishes the event to the dead-letter topic of the same pubsub with `record`'s
+    /// attributes: as CloudEvent attributes, or as metadata beside a raw or unparseable payload.
+    func publishDeadLetter(_ delivery: Delivery, _ record: DeadLetterRecord) async -> Bool {
         guard let topic = subscription.deadLetterTopic else { return false }
         let started = RFC3339.currentUnixSeconds()
+        var payload = delivery.payload, metadata = delivery.metadata
+        if !subscription.rawPayload, let annotated = record.annotate(delivery.payload) {
+            payload = annotated
+        } else {
+            metadata.merge(record.metadata) { _, new in new }
+        }
         do {
-            try await broker.publish(BrokerMessage(topic: topic, payload: delivery.payload,
+            try await broker.publish(BrokerMessage(topic: topic, payload: payload,
                                                    contentType: subscription.rawPayload ? nil : ContentType.cloudEventsJSON,
-                                                   metadata: delivery.metadata))
-            metrics.deadLetter(component: subscription.pubsubName, topic: subscription.topic, reason: reason)
+                                                   metadata: metadata))
+            metrics.deadLetter(component: subscription.pubsubName, topic: subscription.topic, reason: record.reason.rawValue)
             metrics.egress(component: subscription.pubsubName, topic: topic, success: true, seconds: RFC3339.currentUnixSeconds() - started)
             return true
         } catch {

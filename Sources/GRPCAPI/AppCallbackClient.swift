@@ -103,18 +103,32 @@ public final class AppCallbackClient: AppCallbackChannel, Service {
     // MARK: Topic events
 
     public func onTopicEvent(_ event: [UInt8], path: String, subscription: SubscriptionSpec, trace: TraceContext?,
-                             timeout: Double) async -> DeliveryOutcome {
+                             timeout: Double) async -> (DeliveryOutcome, AppAnswer) {
         var request = TopicEventConversion.request(payload: event, topic: subscription.topic, pubsub: subscription.pubsubName)
         request.path = path
         do {
             let response = try await callback.onTopicEvent(request, metadata: metadata(trace: trace), options: Self.options(timeout: timeout))
-            return Self.outcome(response.status)
+            let outcome = Self.outcome(response.status)
+            return (outcome, AppAnswer(grpcCode: "OK", error: outcome == .success ? nil : "status \(response.status)"))
         } catch let error as RPCError where error.code == .unimplemented {
             logger.error("the app answered OnTopicEvent with UNIMPLEMENTED for \(subscription.pubsubName)/\(subscription.topic) path '\(path)'; the event is dropped (as in Dapr)")
-            return .drop
+            return (.drop, AppAnswer(grpcCode: "UNIMPLEMENTED", error: error.message))
+        } catch let error as RPCError {
+            return (.retry(status: nil, reason: "OnTopicEvent failed: \(error)"),
+                    AppAnswer(grpcCode: Self.codeName(error.code), error: error.message, timedOut: error.code == .deadlineExceeded))
         } catch {
-            return .retry(status: nil, reason: "OnTopicEvent failed: \(error)")
+            return (.retry(status: nil, reason: "OnTopicEvent failed: \(error)"), AppAnswer(error: "\(error)"))
         }
+    }
+
+    /// The canonical name of a gRPC status code (`UNAVAILABLE`).
+    static func codeName(_ code: RPCError.Code) -> String {
+        var name = ""
+        for c in String(describing: code) {
+            if c.isUppercase && !name.isEmpty { name.append("_") }
+            name.append(c.uppercased())
+        }
+        return name
     }
 
     static func outcome(_ status: Dapr_Proto_Runtime_V1_TopicEventResponse.TopicEventResponseStatus) -> DeliveryOutcome {

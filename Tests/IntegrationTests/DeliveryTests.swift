@@ -191,7 +191,7 @@ import Testing
             #expect(attempts == 3, "the breaker opened after 3 failures; the remaining retries never reached the app")
             // The retries ran out against the open breaker and the message went to the dead-letter topic.
             let metrics = try await h.request(.GET, "/metrics", port: h.metricsPort)
-            #expect(metrics.body.contains(#"courier_pubsub_dead_letter_total{app_id="app1",component="pubsub",topic="cb",reason="failed"} 1"#))
+            #expect(metrics.body.contains(#"courier_pubsub_dead_letter_total{app_id="app1",component="pubsub",topic="cb",reason="maxretries"} 1"#))
         }
     }
 }

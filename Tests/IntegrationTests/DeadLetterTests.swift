@@ -1,0 +1,104 @@
+import Foundation
+import Testing
+
+/// Dead letters say why: every way an event reaches a dead-letter topic gives it the
+/// `deadletter*` attributes (as CloudEvent attributes, or as metadata beside a payload that is
+/// not a CloudEvent), and leaves the rest of the event as it was.
+@Suite struct DeadLetterTests {
+    static let kinds = ["embedded", "redis", "kafka", "jetstream", "rabbitmq"]
+
+    static let resiliency = """
+        apiVersion: dapr.io/v1alpha1
+        kind: Resiliency
+        metadata: { name: dl }
+        spec:
+          policies:
+            timeouts: { short: 300ms }
+            retries:
+              twice: { policy: constant, duration: 10ms, maxRetries: 2 }
+          targets:
+            components:
+              pubsub:
+                inbound: { timeout: short, retry: twice }
+        """
+
+    /// One dead-lettered event as the dead-letter subscriber saw it (read raw: the stored bytes).
+    struct Dead {
+        var event: [String: Any]?
+        var raw: Data
+        var headers: [String: String]
+    }
+
+    @Test(arguments: kinds)
+    func everyReasonCarriesItsAttributes(_ kind: String) async throws {
+        guard let pubsub = DurabilityTests.requiredComponent(kind) else { return }
+        let r = "dl\(UUID().uuidString.prefix(6).lowercased())"
+        let dead = "\(r)-dead"
+        func sub(_ name: String, route: String) -> String { subscription(topic: "\(r)-\(name)", route: route, deadLetter: dead) }
+        func rules(_ name: String, match: String) -> String {
+            #"{"pubsubname":"pubsub","topic":"\#(r)-\#(name)","deadLetterTopic":"\#(dead)","routes":{"rules":[{"match":"\#(match)","path":"/a"}]}}"#
+        }
+        let subs = [sub("fail", route: "/fail"), sub("drop", route: "/drop"), sub("gone", route: "/gone"), sub("slow", route: "/slow"),
+                    sub("old", route: "/old"), sub("raw", route: "/raw"),
+                    rules("rules", match: #"event.data.kind == 'a'"#), rules("err", match: #"event.data.missing.deeper == 1"#),
+                    subscription(topic: dead, route: "/dead", metadata: ["rawPayload": "true"])]
+        try await withHarness(resources: ["pubsub.yaml": pubsub, "r.yaml": Self.resiliency], subscriptions: "[\(subs.joined(separator: ","))]",
+                              respond: { request, _ in
+            switch request.path {
+            case "/fail": return (500, "kaput")
+            case "/drop": return (200, #"{"status":"DROP"}"#)
+            case "/gone": return (404, "no such route")
+            case "/slow":
+                try? await Task.sleep(for: .seconds(1))
+                return (200, "")
+            default: return (200, "")
+            }
+        }) { h in
+            func event(_ id: String, extra: String = "") -> String {
+                #"{"specversion":"1.0","id":"\#(id)","source":"tests","type":"t","datacontenttype":"application/json","data":{"n":1.50,"kind":"b"}\#(extra)}"#
+            }
+            for name in ["fail", "drop", "gone", "slow", "rules", "err"] {
+                #expect(try await h.publish("pubsub/\(r)-\(name)", event(name), contentType: "application/cloudevents+json").status == 204)
+            }
+            #expect(try await h.publish("pubsub/\(r)-old", event("old", extra: #","expiration":"2000-01-01T00:00:00Z""#),
+                                        contentType: "application/cloudevents+json").status == 204)
+            #expect(try await h.publish("pubsub/\(r)-raw?metadata.rawPayload=true", "not a cloud event", contentType: "text/plain").status == 204)
+
+            let got = try await h.subscriber!.wait(for: 8, path: "/dead", timeout: 30).map { request in
+                let raw = (request.json?["data_base64"] as? String).flatMap { Data(base64Encoded: $0) } ?? Data()
+                return Dead(event: (try? JSONSerialization.jsonObject(with: raw)) as? [String: Any], raw: raw, headers: request.headers)
+            }
+            #expect(got.count == 8, "one dead letter per case: \(got.count)")
+            func find(_ id: String) -> [String: Any]? { got.first { $0.event?["id"] as? String == id }?.event }
+            func check(_ id: String, reason: String, attempts: Int, status: String?, error: String? = nil, route: String?) {
+                guard let e = find(id) else {
+                    Issue.record("no dead letter for \(id) on \(kind)")
+                    return
+                }
+                #expect(e["deadletterreason"] as? String == reason, "\(id): \(e)")
+                #expect(e["deadletterattempts"] as? Int == attempts, "\(id) attempts: \(String(describing: e["deadletterattempts"]))")
+                #expect(e["deadletterstatus"] as? String == status, "\(id) status: \(String(describing: e["deadletterstatus"]))")
+                if let error { #expect(e["deadlettererror"] as? String == error, "\(id) error: \(String(describing: e["deadlettererror"]))") }
+                #expect(e["deadletterroute"] as? String == route, "\(id) route")
+                #expect(e["deadletterapp"] as? String == "app1" && e["deadletterpubsub"] as? String == "pubsub")
+                #expect(e["deadlettertopic"] as? String == "\(r)-\(id)")
+                #expect((e["deadlettertime"] as? String).map { ISO8601DateFormatter().date(from: $0) != nil } == true, "RFC 3339 time")
+                // The event itself is as it was published.
+                #expect(e["source"] as? String == "tests" && e["type"] as? String == "t")
+                #expect((e["data"] as? [String: Any])?["kind"] as? String == "b" && (e["data"] as? [String: Any])?["n"] as? Double == 1.5)
+            }
+            check("fail", reason: "maxretries", attempts: 3, status: "500", error: "kaput", route: "/fail")
+            check("drop", reason: "drop", attempts: 1, status: "200", error: #"{"status":"DROP"}"#, route: "/drop")
+            check("gone", reason: "notfound", attempts: 1, status: "404", error: "no such route", route: "/gone")
+            check("slow", reason: "timeout", attempts: 3, status: nil, route: "/slow")
+            check("old", reason: "expired", attempts: 0, status: nil, route: nil)
+            check("rules", reason: "unroutable", attempts: 0, status: nil, route: nil)
+            check("err", reason: "ruleerror", attempts: 0, status: nil, route: nil)
+            #expect((find("err")?["deadlettererror"] as? String)?.isEmpty == false, "the rule's error is said")
+            // Not a CloudEvent: the bytes as they were, the attributes as metadata.
+            let raw = got.first { $0.raw == Data("not a cloud event".utf8) }
+            #expect(raw?.headers["deadletterreason"] == "unparseable", "\(String(describing: raw?.headers))")
+            #expect(raw?.headers["deadlettertopic"] == "\(r)-raw" && raw?.headers["deadletterattempts"] == "0")
+        }
+    }
+}
