@@ -118,9 +118,17 @@ let package = Package(
             ],
             swiftSettings: strict),
         .target(
+            name: "DeadLetters",
+            dependencies: [
+                "BrokerKit", "CloudEvents", "Delivery", "Routing",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: strict),
+        .target(
             name: "HTTPAPI",
             dependencies: [
-                "Bindings", "BrokerKit", "CloudEvents", "Delivery", "Resources",
+                "Bindings", "BrokerKit", "CloudEvents", "DeadLetters", "Delivery", "Resources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
@@ -153,7 +161,7 @@ let package = Package(
         .target(
             name: "Courier",
             dependencies: [
-                "Bindings", "BrokerKit", "CloudEvents", "Delivery", "EmbeddedBroker", "GRPCAPI", "RedisBroker", "KafkaBroker", "JetStreamBroker", "RabbitMQBroker", "MQTTBroker", "HTTPAPI", "Resources",
+                "Bindings", "BrokerKit", "CloudEvents", "DeadLetters", "Delivery", "EmbeddedBroker", "GRPCAPI", "RedisBroker", "KafkaBroker", "JetStreamBroker", "RabbitMQBroker", "MQTTBroker", "HTTPAPI", "Resources",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
@@ -253,7 +261,7 @@ let package = Package(
         .testTarget(
             name: "DeliveryTests",
             dependencies: [
-                "Delivery", "Resources",
+                "DeadLetters", "Delivery", "Resources",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -10,6 +10,8 @@ public struct BrokerError: Error, Sendable, CustomStringConvertible {
         case closed
         /// The component configuration is invalid.
         case configuration
+        /// The broker cannot do this at all (listing a topic on MQTT).
+        case unsupported
     }
 
     public var kind: Kind

@@ -28,6 +28,17 @@ public protocol MessageBroker: Sendable {
     /// True while the broker connection is usable.
     func isHealthy() async -> Bool
 
+    /// The messages `topic` holds, oldest first, after `cursor` (from the oldest when `nil`), at
+    /// most `limit`: nothing is consumed, settled or moved for any consumer group. A broker that
+    /// cannot list a topic that way throws `.unsupported` saying why.
+    func browse(topic: String, after cursor: String?, limit: Int) async throws(BrokerError) -> [StoredMessage]
+
+    /// Removes the message at `cursor` (from `browse`) from `topic`: a redriven dead letter.
+    func remove(topic: String, cursor: String) async throws(BrokerError)
+
+    /// Whether `remove` works (Kafka keeps every record until retention ends it).
+    var removesMessages: Bool { get }
+
     /// Stops all subscriptions and releases connections.
     func close() async
 }
@@ -53,4 +64,28 @@ extension MessageBroker {
     }
 
     public func isHealthy() async -> Bool { true }
+
+    public func browse(topic: String, after cursor: String?, limit: Int) async throws(BrokerError) -> [StoredMessage] {
+        throw BrokerError(.unsupported, "\(type) cannot list a topic's messages without consuming them")
+    }
+
+    public func remove(topic: String, cursor: String) async throws(BrokerError) {
+        throw BrokerError(.unsupported, "\(type) cannot remove one message from a topic")
+    }
+
+    public var removesMessages: Bool { false }
+}
+
+/// A message as a topic holds it, listed without being consumed.
+public struct StoredMessage: Sendable {
+    /// Where it is in the topic: `browse`'s `after` for what follows it, `remove`'s `cursor`.
+    public var cursor: String
+    public var payload: [UInt8]
+    public var metadata: [String: String]
+
+    public init(cursor: String, payload: [UInt8], metadata: [String: String]) {
+        self.cursor = cursor
+        self.payload = payload
+        self.metadata = metadata
+    }
 }

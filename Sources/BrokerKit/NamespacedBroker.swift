@@ -38,6 +38,16 @@ public struct NamespacedBroker: MessageBroker {
 
     public func isHealthy() async -> Bool { await inner.isHealthy() }
 
+    public func browse(topic: String, after cursor: String?, limit: Int) async throws(BrokerError) -> [StoredMessage] {
+        try await inner.browse(topic: topicPrefix + topic, after: cursor, limit: limit)
+    }
+
+    public func remove(topic: String, cursor: String) async throws(BrokerError) {
+        try await inner.remove(topic: topicPrefix + topic, cursor: cursor)
+    }
+
+    public var removesMessages: Bool { inner.removesMessages }
+
     public func close() async { await inner.close() }
 
     private func prefixed(_ message: BrokerMessage) -> BrokerMessage {

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Bindings
 import BrokerKit
 import CloudEvents
+import DeadLetters
 import Delivery
 import Foundation
 import GRPCAPI
@@ -207,8 +208,12 @@ public final class CourierRuntime: Sendable {
             metrics.egress(component: component, topic: topic, success: success, seconds: seconds)
         })
         let tokens = CallerTokens(operatorToken: options.apiToken, apps: resources.appTokens)
+        let deadLetters = DeadLetterDesk(brokers: { publisher.target(named: $0)?.broker },
+                                         subscriptions: { app, pubsub, topic in
+                                             fleet.units.first { $0.id == app }?.subscriptions.runner(pubsub: pubsub, topic: topic)
+                                         }, logger: logger)
         let router = SidecarRouter(publisher: publisher, state: state, tokens: tokens, maxBodyBytes: options.maxBodyBytes,
-                                   bindings: hub)
+                                   bindings: hub, deadLetters: deadLetters)
         var apiLogger = logger
         apiLogger.logLevel = max(logger.logLevel, .notice)
         DescriptorBudget.raiseSoftLimit()
@@ -242,6 +247,7 @@ public final class CourierRuntime: Sendable {
             services: [
                 .init(service: Closer(pubsubs: table, bindings: hub, client: client, fleet: fleet), serviceName: "brokers"),
                 .init(service: fleet, successTerminationBehavior: .ignore, serviceName: "apps"),
+                .init(service: deadLetters, successTerminationBehavior: .ignore, serviceName: "dead-letters"),
                 .init(service: inputService, successTerminationBehavior: .ignore, serviceName: "input-bindings"),
                 .init(service: metricsApp, serviceName: "metrics"),
                 .init(service: BacklogReporter(fleet: fleet, bindings: inputService, flagID: options.appID, cache: backlogCache,

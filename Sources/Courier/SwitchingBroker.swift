@@ -17,6 +17,7 @@ final class SwitchingBroker: MessageBroker {
         name = old.name
         type = old.type
         features = old.features
+        removesMessages = old.removesMessages
         ready.close()
     }
 
@@ -53,6 +54,17 @@ final class SwitchingBroker: MessageBroker {
     func backlog(topic: String, group: String) async throws(BrokerError) -> Backlog {
         try await next().backlog(topic: topic, group: group)
     }
+
+    func browse(topic: String, after cursor: String?, limit: Int) async throws(BrokerError) -> [StoredMessage] {
+        try await next().browse(topic: topic, after: cursor, limit: limit)
+    }
+
+    func remove(topic: String, cursor: String) async throws(BrokerError) {
+        try await next().remove(topic: topic, cursor: cursor)
+    }
+
+    /// As the pub/sub it stands in for (the same type, so the same answer).
+    let removesMessages: Bool
 
     func isHealthy() async -> Bool {
         guard let broker = replacement.withLock({ $0 }) else { return false }

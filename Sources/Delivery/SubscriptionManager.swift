@@ -201,6 +201,11 @@ public final class SubscriptionManager: Service, Sendable {
     /// The pub/sub named `name` as this app sees it (its consumer group there).
     public func pubsub(named name: String) -> PubSub? { state.withLock { $0.pubsubs[name] } }
 
+    /// The running subscription to `topic` on `pubsub`, if any.
+    public func runner(pubsub: String, topic: String) -> SubscriptionRunner? {
+        state.withLock { s in s.running.values.first { $0.runner.subscription.pubsubName == pubsub && $0.runner.subscription.topic == topic }?.runner }
+    }
+
     /// Uses `resiliencies` from the next delivery on, in every running subscription (none pauses).
     public func apply(resiliencies: [ResiliencySpec]) async {
         await changes.acquire()

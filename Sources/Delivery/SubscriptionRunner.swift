@@ -20,7 +20,8 @@ public final class SubscriptionRunner: Sendable {
     let routes: RouteTable
     let appID: String
     let limit: AsyncSemaphore
-    let perSubscription: Int
+    /// Deliveries in flight at once (`maxConcurrency`, default 64).
+    public let perSubscription: Int
     let logger: Logger
     let metrics: DeliveryMetrics
     /// This subscription's ingress metric handles, per outcome.
@@ -103,8 +104,9 @@ public final class SubscriptionRunner: Sendable {
             await failUnprocessable(delivery, record(.ruleerror, delivery, answer: AppAnswer(error: why.description)))
             return
         }
-        var rounds = 0, attempts = 0  // the app's attempts across rounds, for a dead-letter record
-        while await handle(delivery, holding: true, attemptsMade: &attempts) {
+        var rounds = 0
+        var progress = Progress()  // the app's attempts across rounds, for a dead-letter record
+        while await handle(delivery, holding: true, progress: &progress) {
             rounds += 1
             do {
                 try await Task.sleep(for: .seconds(Self.redeliveryDelay(attempt: rounds)))
@@ -121,16 +123,34 @@ public final class SubscriptionRunner: Sendable {
 
     // MARK: One delivery
 
-    /// Delivers one event and settles it. With `holding` (ordered delivery) an event that would
-    /// go back to the broker is left unsettled and `true` returned: the caller tries it again
-    /// (`attemptsMade` counts the app's attempts across rounds for its dead-letter record).
-    @discardableResult
-    func handle(_ delivery: Delivery, holding: Bool = false) async -> Bool {
+    /// What became of one event over its delivery rounds.
+    struct Progress {
+        /// The app's attempts, every round counted.
         var attempts = 0
-        return await handle(delivery, holding: holding, attemptsMade: &attempts)
+        /// The app accepted it.
+        var accepted = false
     }
 
-    func handle(_ delivery: Delivery, holding: Bool, attemptsMade: inout Int) async -> Bool {
+    /// Delivers one event and settles it. With `holding` (ordered delivery) an event that would
+    /// go back to the broker is left unsettled and `true` returned: the caller tries it again.
+    @discardableResult
+    func handle(_ delivery: Delivery, holding: Bool = false) async -> Bool {
+        var progress = Progress()
+        return await handle(delivery, holding: holding, progress: &progress)
+    }
+
+    /// Delivers `delivery` (a redriven dead letter) as one of this subscription's events, under
+    /// its routing, resiliency and the app's concurrency limit, and settles it: true when the app
+    /// accepted it (a failure dead-letters it again, with its attempts counted).
+    public func redeliver(_ delivery: Delivery) async -> Bool {
+        await limit.acquire()
+        defer { limit.release() }
+        var progress = Progress()
+        _ = await handle(delivery, holding: false, progress: &progress)
+        return progress.accepted
+    }
+
+    func handle(_ delivery: Delivery, holding: Bool, progress: inout Progress) async -> Bool {
         let started = RFC3339.currentUnixSeconds()
         // 1. The body the app receives, and the attributes the decision needs.
         var body = delivery.payload
@@ -186,7 +206,7 @@ public final class SubscriptionRunner: Sendable {
             return outcome
         }
         let seconds = RFC3339.currentUnixSeconds() - started
-        attemptsMade += retries + 1
+        progress.attempts += retries + 1
         if Task.isCancelled {
             // Shutting down: neither dead-letter nor nack; the broker redelivers.
             return false
@@ -194,17 +214,18 @@ public final class SubscriptionRunner: Sendable {
         switch outcome {
         case .success:
             ingress.success.record(seconds)
+            progress.accepted = true
             await settle(delivery, ack: true)
             return false
         case .drop:
             logger.warning("app dropped the message", metadata: ["id": "\(fields.id ?? "")"])
             ingress.drop.record(seconds)
-            return await deadLetterThenAck(delivery, record(answer.status == "404" ? .notfound : .drop, delivery, attempts: attemptsMade,
+            return await deadLetterThenAck(delivery, record(answer.status == "404" ? .notfound : .drop, delivery, attempts: progress.attempts,
                                                             answer: answer, route: path), holding: holding)
         case .retry(_, let reason):
             ingress.retry.record(seconds)
             logger.info("delivery failed: \(reason)", metadata: ["id": "\(fields.id ?? "")"])
-            return await failUnprocessable(delivery, record(answer.timedOut ? .timeout : .maxretries, delivery, attempts: attemptsMade,
+            return await failUnprocessable(delivery, record(answer.timedOut ? .timeout : .maxretries, delivery, attempts: progress.attempts,
                                                             answer: answer, route: path), holding: holding)
         }
     }
@@ -291,9 +312,12 @@ public final class SubscriptionRunner: Sendable {
             metadata.merge(record.metadata) { _, new in new }
         }
         do {
+            // A new message of the same event: brokers that drop duplicates must keep it.
+            metadata["Nats-Msg-Id"] = nil
+            let dedup = "\(EnvelopeFields.scan(delivery.payload)?.id ?? "")/dead/\(record.time)/\(record.attempts)/\(EventID.uuid())"
             try await broker.publish(BrokerMessage(topic: topic, payload: payload,
                                                    contentType: subscription.rawPayload ? nil : ContentType.cloudEventsJSON,
-                                                   metadata: metadata))
+                                                   metadata: metadata, deduplicationID: dedup))
             metrics.deadLetter(component: subscription.pubsubName, topic: subscription.topic, reason: record.reason.rawValue)
             metrics.egress(component: subscription.pubsubName, topic: topic, success: true, seconds: RFC3339.currentUnixSeconds() - started)
             return true

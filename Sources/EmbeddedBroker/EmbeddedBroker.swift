@@ -124,6 +124,31 @@ public final class EmbeddedBroker: MessageBroker {
         }
     }
 
+    /// Reads the log directly: no group's position or dispatch state is touched.
+    public func browse(topic: String, after cursor: String?, limit: Int) async throws(BrokerError) -> [BrokerKit.StoredMessage] {
+        let from = (cursor.flatMap { Int64($0) } ?? 0) + 1
+        do {
+            return try await store.read(topic: topic, from: from, limit: limit).map {
+                BrokerKit.StoredMessage(cursor: String($0.seq), payload: $0.payload, metadata: $0.metadata)
+            }
+        } catch {
+            throw BrokerError(.unavailable, "embedded store read failed: \(error)")
+        }
+    }
+
+    /// Deletes the message from the log; groups that loaded it forget it.
+    public var removesMessages: Bool { true }
+
+    public func remove(topic: String, cursor: String) async throws(BrokerError) {
+        guard let seq = Int64(cursor) else { throw BrokerError(.rejected, "'\(cursor)' is not a cursor of \(name)") }
+        do {
+            _ = try await store.remove(topic: topic, seq: seq)
+        } catch {
+            throw BrokerError(.unavailable, "embedded store write failed: \(error)")
+        }
+        await engine.removed(topic: topic, seq: seq)
+    }
+
     /// Persists every acknowledgement and closes the store. The periodic housekeeping pass is
     /// stopped and awaited first: a pass cut short mid-commit hands its acks back, and the final
     /// pass in `engine.close()` writes them (otherwise a SIGTERM could redeliver acked messages).

@@ -106,6 +106,14 @@ actor EmbeddedEngine {
     }
 
     /// Makes `subscriber`'s pending and future `next` calls return `nil`.
+    /// `seq` of `topic` was deleted from the log: every group forgets it.
+    func removed(topic: String, seq: Int64) {
+        for key in groups.keys where key.topic == topic {
+            groups[key]!.state.forget(seq)
+            wake(key)
+        }
+    }
+
     func stop(_ key: GroupKey, subscriber: Int) {
         stopped.insert(subscriber)
         wake(key)

@@ -66,6 +66,19 @@ struct GroupState: Sendable {
         cursor = max(cursor, lastSeq + 1)
     }
 
+    /// Forgets `seq`, deleted from the log: not handed out (again), and no longer holding the
+    /// watermark back; a delivery of it in flight settles as nothing.
+    mutating func forget(_ seq: Int64) {
+        attempts.removeValue(forKey: seq)
+        if seq >= cursor {
+            skip.insert(seq)
+            return
+        }
+        if let index = buffer[bufferHead...].firstIndex(where: { $0.seq == seq }) { buffer.remove(at: index) }
+        pending.removeAll { $0.message.seq == seq }
+        inFlight.removeValue(forKey: seq)
+    }
+
     /// Moves the cursor past sequences that do not belong to this topic or were deleted.
     mutating func skip(to seq: Int64) { cursor = max(cursor, seq) }
 

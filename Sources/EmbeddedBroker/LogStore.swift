@@ -152,6 +152,14 @@ final class LogStore: Sendable {
         }
     }
 
+    /// Deletes one message of `topic`; false when it was not there.
+    func remove(topic: String, seq: Int64) async throws -> Bool {
+        try await db.write { db in
+            try db.execute(sql: "DELETE FROM messages WHERE topic = ? AND seq = ?", arguments: [topic, seq])
+            return db.changesCount > 0
+        }
+    }
+
     /// Deletes messages published before `cutoff`; returns how many.
     func deleteOlder(than cutoff: Double) async throws -> Int {
         try await db.write { db in

@@ -1,6 +1,7 @@
 import Bindings
 import BrokerKit
 import CloudEvents
+import DeadLetters
 import HTTPTypes
 import Hummingbird
 import HummingbirdCore
@@ -16,13 +17,17 @@ public struct SidecarRouter: Sendable {
     public let maxBodyBytes: Int
     /// Output bindings; `nil` when none are loaded.
     public let bindings: BindingHub?
+    /// Dead-letter inspect and redrive; `nil`: not served.
+    public let deadLetters: DeadLetterDesk?
 
-    public init(publisher: Publisher, state: SidecarState, tokens: CallerTokens, maxBodyBytes: Int, bindings: BindingHub? = nil) {
+    public init(publisher: Publisher, state: SidecarState, tokens: CallerTokens, maxBodyBytes: Int, bindings: BindingHub? = nil,
+                deadLetters: DeadLetterDesk? = nil) {
         self.publisher = publisher
         self.state = state
         self.tokens = tokens
         self.maxBodyBytes = maxBodyBytes
         self.bindings = bindings
+        self.deadLetters = deadLetters
     }
 
     public func build() -> Router<BasicRequestContext> {
@@ -58,6 +63,7 @@ public struct SidecarRouter: Sendable {
         router.get("/v1.0-alpha1/bindings/:name/backlog") { _, context in
             await self.bindingBacklog(name: context.parameters.get("name") ?? "")
         }
+        if let deadLetters { deadLetterRoutes(router, desk: deadLetters) }
         router.get("/v1.0-alpha1/apps") { _, _ in
             JSONResponse.make(status: .ok, body: AppStatus.document(await self.state.apps()))
         }

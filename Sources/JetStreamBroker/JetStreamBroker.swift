@@ -43,7 +43,7 @@ public final class JetStreamBroker: MessageBroker {
 
     public func publish(_ message: BrokerMessage) async throws(BrokerError) {
         _ = try await streams.stream(for: message.topic)
-        let id = message.contentType == nil ? nil : EnvelopeFields.scan(message.payload)?.id
+        let id = message.deduplicationID ?? (message.contentType == nil ? nil : EnvelopeFields.scan(message.payload)?.id)
         do {
             try await client.publish(subject: message.topic, payload: message.payload, headers: message.metadata, messageID: id)
         } catch {
@@ -64,6 +64,27 @@ public final class JetStreamBroker: MessageBroker {
         subscription.start(pull: pull, window: max(request.window, 1), logger: logger)
         subscriptions.withLock { $0.append(subscription) }
         return DeliveryStream(source: subscription)
+    }
+
+    /// Reads the topic's messages by stream sequence: no consumer is made or moved.
+    public func browse(topic: String, after cursor: String?, limit: Int) async throws(BrokerError) -> [StoredMessage] {
+        guard let stream = try await streams.existingStream(for: topic) else { return [] }
+        let client = client, from = (cursor.flatMap { UInt64($0) } ?? 0) + 1
+        return try await runBlocking { () throws(BrokerError) in
+            try client.messages(stream: stream, subject: topic, from: from, limit: min(limit, 1_000)).map {
+                StoredMessage(cursor: String($0.seq), payload: $0.payload, metadata: $0.headers)
+            }
+        }
+    }
+
+    /// Deletes the message from its stream (durable consumers skip it).
+    public var removesMessages: Bool { true }
+
+    public func remove(topic: String, cursor: String) async throws(BrokerError) {
+        guard let seq = UInt64(cursor) else { throw BrokerError(.rejected, "'\(cursor)' is not a cursor of \(name)") }
+        guard let stream = try await streams.existingStream(for: topic) else { return }
+        let client = client
+        try await runBlocking { () throws(BrokerError) in try client.deleteMessage(stream: stream, seq: seq, subject: topic) }
     }
 
     public func backlog(topic: String, group: String) async throws(BrokerError) -> Backlog {

@@ -181,24 +181,78 @@ final class NatsClient: Sendable {
     /// subject filter (nats.c has no call for it, so this is the API request itself). At most one
     /// for a literal subject: the server refuses streams with overlapping subjects.
     func streams(capturing subject: String) throws(BrokerError) -> [String] {
-        guard let body = try? JSONSerialization.data(withJSONObject: ["subject": subject]) else {
-            throw BrokerError(.rejected, "jetstream: subject \(subject) cannot be encoded")
-        }
-        var reply: OpaquePointer?
-        let s = body.withUnsafeBytes { natsConnection_Request(&reply, handles.connection, "$JS.API.STREAM.NAMES", $0.baseAddress, Int32($0.count), 5_000) }
-        guard s == NATS_OK, let reply else {
-            throw BrokerError(.unavailable, "jetstream: looking up the stream of subject \(subject): \(Self.lastError(s))")
-        }
-        defer { natsMsg_Destroy(reply) }
-        let length = Int(natsMsg_GetDataLength(reply))
-        let data = natsMsg_GetData(reply).map { Data(bytes: $0, count: length) } ?? Data()
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
-            throw BrokerError(.unavailable, "jetstream: the stream-names answer for \(subject) is not JSON")
-        }
+        let object = try apiRequest("$JS.API.STREAM.NAMES", ["subject": subject], doing: "looking up the stream of subject \(subject)")
         if let error = object["error"] as? [String: Any] {
             throw BrokerError(.unavailable, "jetstream: looking up the stream of subject \(subject): \(error["description"] ?? error)")
         }
         return object["streams"] as? [String] ?? []
+    }
+
+    /// A JetStream API request (JSON in, JSON out) for what nats.c has no call for.
+    func apiRequest(_ subject: String, _ body: [String: Any], doing what: String) throws(BrokerError) -> [String: Any] {
+        guard let data = try? JSONSerialization.data(withJSONObject: body) else {
+            throw BrokerError(.rejected, "jetstream: \(what): the request cannot be encoded")
+        }
+        var reply: OpaquePointer?
+        let s = data.withUnsafeBytes { natsConnection_Request(&reply, handles.connection, subject, $0.baseAddress, Int32($0.count), 5_000) }
+        guard s == NATS_OK, let reply else { throw BrokerError(.unavailable, "jetstream: \(what): \(Self.lastError(s))") }
+        defer { natsMsg_Destroy(reply) }
+        let length = Int(natsMsg_GetDataLength(reply))
+        let answer = natsMsg_GetData(reply).map { Data(bytes: $0, count: length) } ?? Data()
+        guard let object = (try? JSONSerialization.jsonObject(with: answer)) as? [String: Any] else {
+            throw BrokerError(.unavailable, "jetstream: \(what): the answer is not JSON")
+        }
+        return object
+    }
+
+    /// Up to `limit` messages of `subject` in `stream` from sequence `from` on, each with its
+    /// sequence; read by sequence (no consumer involved).
+    func messages(stream: String, subject: String, from: UInt64, limit: Int) throws(BrokerError) -> [(seq: UInt64, payload: [UInt8], headers: [String: String])] {
+        var out: [(seq: UInt64, payload: [UInt8], headers: [String: String])] = []
+        var seq = max(from, 1)
+        while out.count < limit {
+            let answer = try apiRequest("$JS.API.STREAM.MSG.GET.\(stream)", ["seq": seq, "next_by_subj": subject],
+                                        doing: "reading \(subject) in stream \(stream)")
+            if let error = answer["error"] as? [String: Any] {
+                if (error["err_code"] as? Int) == 10037 { break }  // no message at or after seq: the end
+                throw BrokerError(.unavailable, "jetstream: reading \(subject) in stream \(stream): \(error["description"] ?? error)")
+            }
+            guard let message = answer["message"] as? [String: Any], let n = (message["seq"] as? NSNumber)?.uint64Value else { break }
+            let payload = (message["data"] as? String).flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) } ?? []
+            let headers = (message["hdrs"] as? String).flatMap { Data(base64Encoded: $0) }.map { Self.headers($0) } ?? [:]
+            out.append((n, payload, headers))
+            seq = n + 1
+        }
+        return out
+    }
+
+    /// NATS headers (`NATS/1.0` then `Key: Value` lines), the first value of each key.
+    static func headers(_ block: Data) -> [String: String] {
+        var out: [String: String] = [:]
+        let text = String(decoding: block, as: UTF8.self)
+        for line in text.split(separator: "\r\n").dropFirst() {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            let key = String(line[..<colon]), value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            if out[key] == nil { out[key] = value }
+        }
+        return out
+    }
+
+    /// Deletes message `seq` of `stream` if it is one of `subject` (a shared stream holds other
+    /// topics' messages too); gone already: nothing to do.
+    func deleteMessage(stream: String, seq: UInt64, subject: String) throws(BrokerError) {
+        let got = try apiRequest("$JS.API.STREAM.MSG.GET.\(stream)", ["seq": seq], doing: "reading message \(seq) of stream \(stream)")
+        if let error = got["error"] as? [String: Any] {
+            if [10037, 10043].contains(error["err_code"] as? Int) { return }
+            throw BrokerError(.unavailable, "jetstream: reading message \(seq) of stream \(stream): \(error["description"] ?? error)")
+        }
+        guard (got["message"] as? [String: Any])?["subject"] as? String == subject else {
+            throw BrokerError(.rejected, "jetstream: message \(seq) of stream \(stream) is not one of \(subject)")
+        }
+        let answer = try apiRequest("$JS.API.STREAM.MSG.DELETE.\(stream)", ["seq": seq], doing: "deleting message \(seq) of stream \(stream)")
+        if let error = answer["error"] as? [String: Any], ![10037, 10043].contains(error["err_code"] as? Int) {
+            throw BrokerError(.unavailable, "jetstream: deleting message \(seq) of stream \(stream): \(error["description"] ?? error)")
+        }
     }
 
     /// Whether stream `name` exists.

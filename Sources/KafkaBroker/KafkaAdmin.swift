@@ -72,16 +72,8 @@ enum KafkaAdmin {
     static func lag(topic: String, group: String, earliest: Bool, properties: [(String, String)]) throws(BrokerError) -> Int64 {
         let rk = try RdKafkaHandle.make(RD_KAFKA_CONSUMER, try RdKafkaHandle.configuration(properties + [("group.id", group)]))
         defer { rd_kafka_destroy(rk) }
-        guard let rkt = rd_kafka_topic_new(rk, topic, nil) else { return 0 }
-        defer { rd_kafka_topic_destroy(rkt) }
-        var metadata: UnsafePointer<rd_kafka_metadata_t>?
-        let err = rd_kafka_metadata(rk, 0, rkt, &metadata, 5_000)
-        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
-            throw BrokerError(.unavailable, "kafka metadata for \(topic): \(RdKafkaHandle.describe(err))")
-        }
-        defer { rd_kafka_metadata_destroy(metadata) }
-        guard metadata.pointee.topic_cnt == 1, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else { return 0 }
-        let partitions = (0..<Int(metadata.pointee.topics[0].partition_cnt)).map { metadata.pointee.topics[0].partitions[$0].id }
+        let partitions = try Self.partitions(of: topic, on: rk)
+        guard !partitions.isEmpty else { return 0 }
         let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
         defer { rd_kafka_topic_partition_list_destroy(list) }
         for p in partitions { rd_kafka_topic_partition_list_add(list, topic, p) }
@@ -101,5 +93,73 @@ enum KafkaAdmin {
             total += max(0, high - start)
         }
         return total
+    }
+
+    /// The partitions of `topic` (none when it does not exist).
+    static func partitions(of topic: String, on rk: OpaquePointer) throws(BrokerError) -> [Int32] {
+        guard let rkt = rd_kafka_topic_new(rk, topic, nil) else { return [] }
+        defer { rd_kafka_topic_destroy(rkt) }
+        var metadata: UnsafePointer<rd_kafka_metadata_t>?
+        let err = rd_kafka_metadata(rk, 0, rkt, &metadata, 5_000)
+        guard err == RD_KAFKA_RESP_ERR_NO_ERROR, let metadata else {
+            throw BrokerError(.unavailable, "kafka metadata for \(topic): \(RdKafkaHandle.describe(err))")
+        }
+        defer { rd_kafka_metadata_destroy(metadata) }
+        guard metadata.pointee.topic_cnt == 1, metadata.pointee.topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR else { return [] }
+        return (0..<Int(metadata.pointee.topics[0].partition_cnt)).map { metadata.pointee.topics[0].partitions[$0].id }.sorted()
+    }
+
+    /// Up to `limit` records of `topic` after `cursor` (partition, offset), partition by
+    /// partition in offset order, read by assignment: no group is joined and nothing committed.
+    static func browse(topic: String, after cursor: (partition: Int32, offset: Int64)?, limit: Int,
+                       properties: [(String, String)]) throws(BrokerError) -> [KafkaRecord] {
+        let rk = try RdKafkaHandle.make(RD_KAFKA_CONSUMER, try RdKafkaHandle.configuration(properties + [
+            ("group.id", "courier-browse"), ("enable.auto.commit", "false"), ("enable.auto.offset.store", "false"),
+            ("enable.partition.eof", "true"),
+        ]))
+        defer {
+            rd_kafka_consumer_close(rk)
+            rd_kafka_destroy(rk)
+        }
+        var out: [KafkaRecord] = []
+        for p in try partitions(of: topic, on: rk) where p >= (cursor?.partition ?? 0) && out.count < limit {
+            var low: Int64 = 0, high: Int64 = 0
+            let wErr = rd_kafka_query_watermark_offsets(rk, topic, p, &low, &high, 5_000)
+            guard wErr == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw BrokerError(.unavailable, "kafka watermarks of \(topic)[\(p)]: \(RdKafkaHandle.describe(wErr))")
+            }
+            // Read to the partition's end as the fetch reports it (some brokers' watermark
+            // answers lag their fetches: tansu's stopped a few records short).
+            let start = cursor.map { $0.partition == p ? max(low, $0.offset + 1) : low } ?? low
+            let list = rd_kafka_topic_partition_list_new(1)!
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            rd_kafka_topic_partition_list_add(list, topic, p).pointee.offset = start
+            let aErr = rd_kafka_assign(rk, list)
+            guard aErr == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                throw BrokerError(.unavailable, "kafka reading \(topic)[\(p)]: \(RdKafkaHandle.describe(aErr))")
+            }
+            defer { rd_kafka_assign(rk, nil) }
+            var idle = 0
+            reading: while out.count < limit {
+                guard let message = rd_kafka_consumer_poll(rk, 500) else {
+                    idle += 1
+                    if idle >= 20 { throw BrokerError(.unavailable, "kafka reading \(topic)[\(p)]: no records within 10 s") }
+                    continue
+                }
+                defer { rd_kafka_message_destroy(message) }
+                let m = message.pointee
+                // What arrives from the partition read before this one (its end, a record) is stale.
+                if m.err == RD_KAFKA_RESP_ERR__PARTITION_EOF {
+                    if m.partition == p { break reading }
+                    continue
+                }
+                guard m.err == RD_KAFKA_RESP_ERR_NO_ERROR else {
+                    throw BrokerError(.unavailable, "kafka reading \(topic)[\(p)]: \(RdKafkaHandle.describe(m.err))")
+                }
+                guard m.partition == p else { continue }
+                out.append(KafkaConsumer.record(message))
+            }
+        }
+        return out
     }
 }

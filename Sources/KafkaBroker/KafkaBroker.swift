@@ -106,6 +106,24 @@ public final class KafkaBroker: MessageBroker {
     }
 
     /// Uncommitted messages of the group (lag); the part this process holds counts as in flight.
+    /// Reads the topic by partition assignment (cursor `partition:offset`): no group joins or
+    /// commits, so no consumer's position moves.
+    public func browse(topic: String, after cursor: String?, limit: Int) async throws(BrokerError) -> [StoredMessage] {
+        var position: (partition: Int32, offset: Int64)?
+        if let cursor {
+            let parts = cursor.split(separator: ":")
+            guard parts.count == 2, let p = Int32(parts[0]), let o = Int64(parts[1]) else {
+                throw BrokerError(.rejected, "'\(cursor)' is not a cursor of \(name) (partition:offset)")
+            }
+            position = (p, o)
+        }
+        let properties = options.adminProperties, start = position, count = min(limit, 1_000)
+        let records = try await runBlocking { () throws(BrokerError) in
+            try KafkaAdmin.browse(topic: topic, after: start, limit: count, properties: properties)
+        }
+        return records.map { StoredMessage(cursor: "\($0.partition):\($0.offset)", payload: $0.payload, metadata: $0.metadata(topic: topic)) }
+    }
+
     public func backlog(topic: String, group: String) async throws(BrokerError) -> Backlog {
         let earliest = options.consumer.contains { $0 == ("auto.offset.reset", "earliest") }
         let properties = options.adminProperties

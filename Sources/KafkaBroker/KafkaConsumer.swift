@@ -13,6 +13,20 @@ struct KafkaRecord: Sendable {
     var headers: [(String, String)]
     /// Milliseconds since the epoch (create or log-append time); `nil` when the broker sent none.
     var timestampMs: Int64? = nil
+
+    /// What a delivery of it carries as metadata: its headers, and `__key`, `__topic`,
+    /// `__partition`, `__offset`, `__timestamp`.
+    func metadata(topic: String) -> [String: String] {
+        var metadata: [String: String] = [:]
+        metadata.reserveCapacity(headers.count + 5)
+        for (k, v) in headers { metadata[k] = v }
+        if let key { metadata["__key"] = String(decoding: key, as: UTF8.self) }
+        metadata["__topic"] = topic
+        metadata["__partition"] = String(partition)
+        metadata["__offset"] = String(offset)
+        if let timestampMs { metadata["__timestamp"] = String(timestampMs) }
+        return metadata
+    }
 }
 
 /// What a consumer reports to, and asks of, the subscription of one topic it feeds. Called on the
@@ -236,6 +250,12 @@ final class KafkaConsumer: Sendable {
             return
         }
         guard let delegate = context.delegate(topic) else { return }  // its subscription just stopped
+        delegate.received(record(message))
+    }
+
+    /// A received message's partition, offset, key, bytes, headers and timestamp.
+    static func record(_ message: UnsafeMutablePointer<rd_kafka_message_t>) -> KafkaRecord {
+        let m = message.pointee
         let payload = m.payload.map { Array(UnsafeRawBufferPointer(start: $0, count: m.len)) } ?? []
         let key = m.key.map { Array(UnsafeRawBufferPointer(start: $0, count: m.key_len)) }
         var headers: [(String, String)] = []
@@ -255,8 +275,8 @@ final class KafkaConsumer: Sendable {
         }
         var timestampType = RD_KAFKA_TIMESTAMP_NOT_AVAILABLE
         let timestamp = rd_kafka_message_timestamp(message, &timestampType)
-        delegate.received(KafkaRecord(partition: m.partition, offset: m.offset, key: key, payload: payload, headers: headers,
-                                      timestampMs: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp))
+        return KafkaRecord(partition: m.partition, offset: m.offset, key: key, payload: payload, headers: headers,
+                           timestampMs: timestampType == RD_KAFKA_TIMESTAMP_NOT_AVAILABLE ? nil : timestamp)
     }
 
     /// The partitions of a list, grouped by topic.

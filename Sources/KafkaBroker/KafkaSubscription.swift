@@ -141,14 +141,7 @@ final class KafkaSubscription: DeliverySource, DeliverySettler, KafkaConsumerDel
     var queued: Int { queue.count }
 
     func received(_ record: KafkaRecord) {
-        var metadata: [String: String] = [:]
-        metadata.reserveCapacity(record.headers.count + 5)
-        for (k, v) in record.headers { metadata[k] = v }
-        if let key = record.key { metadata["__key"] = String(decoding: key, as: UTF8.self) }
-        metadata["__topic"] = topic
-        metadata["__partition"] = String(record.partition)
-        metadata["__offset"] = String(record.offset)
-        if let ms = record.timestampMs { metadata["__timestamp"] = String(ms) }
+        let metadata = record.metadata(topic: topic)
         let pending: Pending? = state.withLock { s in
             guard let part = s.partitions[record.partition] else { return nil }
             guard s.partitions[record.partition]!.progress.received(record.offset) else { return nil }

@@ -56,6 +56,20 @@ public final class RedisBroker: MessageBroker {
         if case .error(let e) = reply, !e.hasPrefix("BUSYGROUP") { throw BrokerError(.unavailable, "redis XGROUP CREATE: \(e)") }
     }
 
+    /// XRANGE from after `cursor` (an entry id): no consumer group is read or moved.
+    public func browse(topic: String, after cursor: String?, limit: Int) async throws(BrokerError) -> [StoredMessage] {
+        let reply = try await commands.send("XRANGE", topic, cursor.map { "(" + $0 } ?? "-", "+", "COUNT", String(min(limit, 1_000)))
+        if case .error(let e) = reply { throw BrokerError(.rejected, "redis XRANGE: \(e)") }
+        return RedisSubscription.entries(reply, attempt: 1).map { StoredMessage(cursor: $0.id, payload: $0.payload, metadata: $0.metadata) }
+    }
+
+    /// XDEL of one entry (already gone: nothing to do). A group that had it pending skips it.
+    public var removesMessages: Bool { true }
+
+    public func remove(topic: String, cursor: String) async throws(BrokerError) {
+        if case .error(let e) = try await commands.send("XDEL", topic, cursor) { throw BrokerError(.rejected, "redis XDEL: \(e)") }
+    }
+
     /// Lag (entries not yet delivered to the group) and pending (delivered, not acknowledged).
     public func backlog(topic: String, group: String) async throws(BrokerError) -> Backlog {
         let reply = try await commands.send("XINFO", "GROUPS", topic)

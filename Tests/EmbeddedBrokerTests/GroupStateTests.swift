@@ -22,6 +22,28 @@ import Testing
         #expect(g.take(now: 0, leaseSeconds: 10) == nil)
     }
 
+    /// A message deleted from the log (a redriven dead letter) is never handed out, wherever it
+    /// was: not yet loaded, buffered, returned or in flight; and it holds no watermark back.
+    @Test func aRemovedMessageIsForgottenWhereverItWas() {
+        var g = GroupState(startAt: 1)
+        g.load([message(1), message(2), message(3)], through: 3)
+        let first = g.take(now: 0, leaseSeconds: 10)!  // 1 in flight
+        #expect(first.0.seq == 1)
+        g.forget(1)                                   // in flight
+        g.forget(2)                                   // buffered
+        g.forget(5)                                   // not loaded yet
+        #expect(g.watermark == 3, "neither holds the watermark back")
+        let settled = g.ack(1)
+        #expect(!settled, "its delivery settles as nothing")
+        g.load([message(4), message(5), message(6)], through: 6)
+        var seen: [Int64] = []
+        while let (m, _) = g.take(now: 0, leaseSeconds: 10) { seen.append(m.seq) }
+        #expect(seen == [3, 4, 6])
+        g.release(3, availableAt: 100)                // returned, waiting
+        g.forget(3)
+        #expect(g.take(now: 200, leaseSeconds: 10) == nil)
+    }
+
     /// A persist that failed (a pass cut short by shutdown) hands its acks back, so the next pass
     /// writes them: otherwise every message acked in that window was redelivered after a SIGTERM.
     @Test func acksOfAFailedPersistAreWrittenByTheNextPass() {
