@@ -8,7 +8,7 @@ struct CourierCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "courier",
         abstract: "A standalone message-broker gateway that speaks Dapr's pub/sub and bindings HTTP API.",
-        subcommands: [RunCommand.self, ValidateCommand.self, EvalCommand.self, DemoCommand.self],
+        subcommands: [RunCommand.self, ValidateCommand.self, EvalCommand.self, DeadLettersCommand.self, DemoCommand.self],
         defaultSubcommand: RunCommand.self)
 
     static func main() async {

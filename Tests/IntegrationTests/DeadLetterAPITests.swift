@@ -176,6 +176,33 @@ import Testing
         await other.stop()
     }
 
+    /// `courier deadletters list|redrive|status|cancel` against a running Courier.
+    @Test func theCommandLineListsAndRedrives() async throws {
+        let fixed = Atomic<Bool>(false)
+        let subs = "[" + subscription(topic: "t", route: "/in", deadLetter: "dead") + "]"
+        try await withHarness(subscriptions: subs, respond: { request, _ in
+            (request.path == "/in" && !fixed.load(ordering: .relaxed) ? 500 : 200, "")
+        }) { h in
+            for i in 0..<10 { #expect(try await h.publish("pubsub/t", #"{"n":\#(i)}"#).status == 204) }
+            _ = try await Self.waitForListed(h, "dead", 10)
+            let cli = CommandLineTests(), address = "http://127.0.0.1:\(h.httpPort)"
+            var (status, output) = try cli.run(["deadletters", "list", "--address", address, "--limit", "4", "pubsub", "dead"])
+            let page = try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
+            #expect(status == 0 && (page["events"] as? [Any])?.count == 4 && page["next"] is String)
+            fixed.store(true, ordering: .relaxed)
+            (status, output) = try cli.run(["deadletters", "redrive", "--address", address, "--filter", "int(event.data.n) < 5",
+                                            "--max-per-second", "1000", "pubsub", "dead"])
+            let id = try #require((try? JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any])?["id"] as? String, "\(output)")
+            #expect(status == 0)
+            _ = try await Self.waitForEnd(h, "dead", id)
+            (status, output) = try cli.run(["deadletters", "status", "--address", address, "pubsub", "dead", id])
+            #expect(status == 0 && output.contains(#""redriven":5"#) && output.contains(#""state":"completed""#), "\(output)")
+            (status, output) = try cli.run(["deadletters", "cancel", "--address", address, "pubsub", "dead", "nope"])
+            #expect(status == 1 && output.contains("ERR_REDRIVE_NOT_FOUND"), "\(output)")
+            #expect(try await Self.listAll(h, "dead").count == 5)
+        }
+    }
+
     /// Polls a redrive until it is no longer running.
     static func waitForEnd(_ h: Harness, _ topic: String, _ id: String, timeout: Double = 60) async throws -> [String: Any] {
         let deadline = Date().addingTimeInterval(timeout)
