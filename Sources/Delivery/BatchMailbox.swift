@@ -61,4 +61,16 @@ actor BatchMailbox {
         producer = nil
         return batch
     }
+
+    /// Up to `max` deliveries there now, without waiting (possibly none).
+    func takeAvailable(max: Int) -> [Delivery] {
+        let n = Swift.min(max, items.count)
+        let batch = Array(items.prefix(n))
+        items.removeFirst(n)
+        if n > 0 {
+            producer?.resume()
+            producer = nil
+        }
+        return batch
+    }
 }

@@ -7,6 +7,9 @@ import NIOHTTP1
 extension SubscriptionRunner {
     /// Bulk subscribe (spec §3.7): batches of up to `maxMessagesCount` or `maxAwaitDurationMs`,
     /// one request per matched path, per-entry statuses, retries re-send only failed entries.
+    /// With an `orderingKey` a batch holds at most one event per key (a later one waits for the
+    /// next batch) and a batch ends only once each of its events was accepted, dropped or
+    /// dead-lettered, so every key's events reach the app in order, inside and across batches.
     func runBulk(_ stream: DeliveryStream) async {
         let options = subscription.bulkSubscribe
         let mailbox = BatchMailbox(capacity: options.maxMessagesCount * 2)
@@ -24,9 +27,18 @@ extension SubscriptionRunner {
                 }
                 await mailbox.finish()
             }
-            while let batch = await mailbox.takeBatch(max: options.maxMessagesCount, maxWait: Double(options.maxAwaitDurationMs) / 1000) {
+            var carried: [Delivery] = []  // ordered: events whose key was already in the last batch
+            while true {
+                var batch = carried
+                if batch.isEmpty {
+                    guard let more = await mailbox.takeBatch(max: options.maxMessagesCount, maxWait: Double(options.maxAwaitDurationMs) / 1000) else { break }
+                    batch = more
+                } else {
+                    batch += await mailbox.takeAvailable(max: options.maxMessagesCount - batch.count)
+                }
+                if let ordering { (batch, carried) = oneEventPerKey(batch, ordering) }
                 await limit.acquire()
-                await deliverBatch(batch)
+                await deliverBatch(batch, holding: ordering != nil)
                 limit.release()
             }
         }
@@ -38,10 +50,29 @@ extension SubscriptionRunner {
         var body: [UInt8]
     }
 
-    func deliverBatch(_ batch: [Delivery]) async {
+    /// The first event of each key in `batch`, and the others (in order) for the next batch.
+    func oneEventPerKey(_ batch: [Delivery], _ ordering: OrderingKey) -> (now: [Delivery], later: [Delivery]) {
+        var seen = Set<String>(), now: [Delivery] = [], later: [Delivery] = []
+        for delivery in batch {
+            if case .success(let key) = key(of: delivery, ordering), !seen.insert(key).inserted {
+                later.append(delivery)
+            } else {
+                now.append(delivery)
+            }
+        }
+        return (now, later)
+    }
+
+    /// Delivers one batch. With `holding`, what would go back to the broker is tried again here
+    /// after the broker's back-off until it was accepted, dropped or dead-lettered.
+    func deliverBatch(_ batch: [Delivery], holding: Bool = false) async {
         var byPath: [String: [BulkEntry]] = [:]
         let now = RFC3339.currentUnixSeconds()
         for delivery in batch {
+            if let ordering, case .failure(let why) = key(of: delivery, ordering) {
+                await failUnprocessable(delivery, record(.ruleerror, delivery, answer: AppAnswer(error: why.description)))
+                continue
+            }
             let fields = subscription.rawPayload ? EnvelopeFields() : EnvelopeFields.scan(delivery.payload)
             guard let fields else {
                 await failUnprocessable(delivery, record(.unparseable, delivery))
@@ -64,14 +95,29 @@ extension SubscriptionRunner {
             }
             byPath[path, default: []].append(BulkEntry(id: EventID.uuid(), delivery: delivery, body: delivery.payload))
         }
-        await withTaskGroup(of: Void.self) { group in
-            for (path, entries) in byPath {
-                group.addTask { await self.deliverBulk(path: path, entries: entries) }
+        var round = 0
+        while !byPath.isEmpty {
+            let paths = byPath
+            byPath = [:]
+            await withTaskGroup(of: (String, [BulkEntry]).self) { group in
+                for (path, entries) in paths {
+                    group.addTask { (path, await self.deliverBulk(path: path, entries: entries, holding: holding)) }
+                }
+                for await (path, held) in group where !held.isEmpty { byPath[path] = held }
+            }
+            if byPath.isEmpty { break }
+            round += 1
+            do {
+                try await Task.sleep(for: .seconds(Self.redeliveryDelay(attempt: round)))
+            } catch {
+                return  // shutting down: unsettled, the broker redelivers them
             }
         }
     }
 
-    func deliverBulk(path: String, entries: [BulkEntry]) async {
+    /// One bulk request (with the policy's retries) and its settling; returns the entries left
+    /// unsettled for another round (only with `holding`).
+    func deliverBulk(path: String, entries: [BulkEntry], holding: Bool = false) async -> [BulkEntry] {
         let started = RFC3339.currentUnixSeconds()
         var outcomes: [String: DeliveryOutcome] = [:]
         var remaining = entries
@@ -83,8 +129,9 @@ extension SubscriptionRunner {
             remaining = remaining.filter { result[$0.id]?.isRetry ?? true }
             return remaining.isEmpty ? .success : (result.values.first { $0.isRetry } ?? .retry(status: nil, reason: "entries failed"))
         }
-        if Task.isCancelled { return }
+        if Task.isCancelled { return [] }
         let seconds = RFC3339.currentUnixSeconds() - started
+        var held: [BulkEntry] = []
         for entry in entries {
             switch outcomes[entry.id] ?? .retry(status: nil, reason: "not delivered") {
             case .success:
@@ -92,13 +139,19 @@ extension SubscriptionRunner {
                 await settle(entry.delivery, ack: true)
             case .drop:
                 ingress.drop.record(seconds)
-                await deadLetterThenAck(entry.delivery, record(.drop, entry.delivery, attempts: retries + 1, route: path))
+                if await deadLetterThenAck(entry.delivery, record(.drop, entry.delivery, attempts: retries + 1, route: path), holding: holding) {
+                    held.append(entry)
+                }
             case .retry(let status, let reason):
                 ingress.retry.record(seconds)
-                await failUnprocessable(entry.delivery, record(.maxretries, entry.delivery, attempts: retries + 1,
-                                                               answer: AppAnswer(httpStatus: status, error: reason), route: path))
+                if await failUnprocessable(entry.delivery, record(.maxretries, entry.delivery, attempts: retries + 1,
+                                                                  answer: AppAnswer(httpStatus: status, error: reason), route: path),
+                                           holding: holding) {
+                    held.append(entry)
+                }
             }
         }
+        return held
     }
 
     /// One bulk request to the app: outcomes by entry id.

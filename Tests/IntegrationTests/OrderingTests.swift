@@ -101,6 +101,66 @@ import Testing
         }
     }
 
+    /// Bulk subscriptions keep each key's order inside a batch and across batches, with entries
+    /// failed and retried (no dead-letter topic: held and tried again, never overtaken).
+    @Test(arguments: ["embedded", "redis"])
+    func bulkKeepsEachKeyInOrder(_ kind: String) async throws {
+        guard let pubsub = DurabilityTests.requiredComponent(kind) else { return }
+        let topic = "ordb\(UUID().uuidString.prefix(6).lowercased())"
+        let keys = 20, perKey = 25
+        let subs = "[" + subscription(topic: topic, route: "/in", metadata: ["orderingKey": "event.data.key"],
+                                      bulk: #"{"enabled":true,"maxMessagesCount":16,"maxAwaitDurationMs":20}"#) + "]"
+        let log = Log()
+        try await withHarness(resources: ["pubsub.yaml": pubsub], subscriptions: subs, respond: { request, _ in
+            guard request.path == "/in", let entries = request.json?["entries"] as? [[String: Any]] else { return (200, "") }
+            var statuses: [String] = []
+            for entry in entries {
+                let id = entry["entryId"] as? String ?? ""
+                guard let data = (entry["event"] as? [String: Any])?["data"] as? [String: Any],
+                      let key = data["key"] as? String, let seq = data["seq"] as? Int else { continue }
+                let attempt = log.attempts.withLock { a -> Int in
+                    a["\(key)/\(seq)", default: 0] += 1
+                    return a["\(key)/\(seq)"]!
+                }
+                if attempt == 1 && Int.random(in: 0..<5) == 0 {
+                    statuses.append(#"{"entryId":"\#(id)","status":"RETRY"}"#)
+                } else {
+                    log.accepted.withLock { $0[key, default: []].append(seq) }
+                    statuses.append(#"{"entryId":"\#(id)","status":"SUCCESS"}"#)
+                }
+            }
+            return (200, #"{"statuses":[\#(statuses.joined(separator: ","))]}"#)
+        }) { h in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for k in 0..<keys {
+                    group.addTask {
+                        for seq in 0..<perKey {
+                            let status = try await h.publish("pubsub/\(topic)", #"{"key":"k\#(k)","seq":\#(seq)}"#).status
+                            #expect(status == 204)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let total = keys * perKey
+            func acceptedCount() -> Int { log.accepted.withLock { $0.values.reduce(0) { $0 + Set($1).count } } }
+            let deadline = Date().addingTimeInterval(60)
+            while acceptedCount() < total && Date() < deadline { try await Task.sleep(for: .milliseconds(100)) }
+            let accepted = log.accepted.withLock { $0 }
+            var outOfOrder: [String] = []
+            for k in 0..<keys {
+                var firsts: [Int] = [], seen = Set<Int>()
+                for seq in accepted["k\(k)"] ?? [] where seen.insert(seq).inserted { firsts.append(seq) }
+                if firsts != Array(0..<perKey) { outOfOrder.append("k\(k): \(firsts.prefix(12))") }
+            }
+            let retried = log.attempts.withLock { $0.values.filter { $0 > 1 }.count }
+            print("bulk ordering (\(kind)): \(acceptedCount())/\(total) accepted, \(retried) retried, \(outOfOrder.count) keys out of order")
+            #expect(acceptedCount() == total)
+            #expect(retried > 0, "some entries were retried")
+            #expect(outOfOrder.isEmpty, "\(outOfOrder.prefix(5))")
+        }
+    }
+
     /// An event whose key cannot be evaluated goes where a rule error goes: the dead-letter topic.
     @Test func anUnevaluableKeyIsARuleError() async throws {
         let subs = "[" + subscription(topic: "t", route: "/in", deadLetter: "dead", metadata: ["orderingKey": "event.data.customer.id"])
