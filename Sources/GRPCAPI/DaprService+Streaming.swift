@@ -51,6 +51,7 @@ extension DaprService {
         let failure = Mutex<RPCError?>(nil)
         let reader = RequestReader(messages)
         let broker = target.broker
+        let app = CallerTokens.callerAppID ?? state.appID
         let receiver = Task {
             defer { endedContinuation.finish() }
             do {
@@ -60,7 +61,9 @@ extension DaprService {
                         return
                     }
                     guard let delivery = pending.take(processed.id) else { continue }
-                    await Self.settle(delivery, processed.status.status, deadLetter: deadLetter, broker: broker)
+                    await Self.settle(delivery, processed.status.status, deadLetter: deadLetter, broker: broker,
+                                      record: { DeadLetterRecord(reason: .drop, attempts: 1, status: "DROP", app: app, route: nil,
+                                                                 pubsub: initial.pubsubName, topic: initial.topic) })
                 }
             } catch {
                 // The client went away: the unsettled events go back below.
@@ -97,16 +100,22 @@ extension DaprService {
         if let error = failure.withLock({ $0 }) { throw error }
     }
 
+    /// Settles an event the client answered; a dropped one goes to the dead-letter topic with
+    /// `record`'s attributes.
     private static func settle(_ delivery: Delivery, _ status: Dapr_Proto_Runtime_V1_TopicEventResponse.TopicEventResponseStatus,
-                        deadLetter: String?, broker: any MessageBroker) async {
+                               deadLetter: String?, broker: any MessageBroker, record: () -> DeadLetterRecord) async {
         switch status {
         case .success:
             try? await delivery.ack()
         case .drop:
             if let deadLetter {
+                let record = record()
+                var metadata = delivery.metadata
+                metadata["Nats-Msg-Id"] = nil
                 do {
-                    try await broker.publish(BrokerMessage(topic: deadLetter, payload: delivery.payload, contentType: ContentType.cloudEventsJSON,
-                                                           metadata: delivery.metadata))
+                    try await broker.publish(BrokerMessage(topic: deadLetter, payload: record.annotate(delivery.payload) ?? delivery.payload,
+                                                           contentType: ContentType.cloudEventsJSON, metadata: metadata,
+                                                           deduplicationID: "\(EventID.uuid())/dead"))
                 } catch {
                     try? await delivery.nack(redeliverAfter: SubscriptionRunner.redeliveryDelay(attempt: delivery.attempt))
                     return

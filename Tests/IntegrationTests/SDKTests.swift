@@ -92,6 +92,8 @@ import Testing
             #expect(json?["type"] as? String == "application/json" && json?["topic"] as? String == topic)
             let dead = try await h.subscriber!.wait(for: 1, path: "/dead")
             #expect((dead[0].json?["data"] as? [String: Any])?["n"] as? Int == 2, "DROP went to the dead-letter topic")
+            #expect(dead[0].json?["deadletterreason"] as? String == "drop" && dead[0].json?["deadletterapp"] as? String == "streamer-\(topic)"
+                    && dead[0].json?["deadlettertopic"] as? String == topic, "saying why: \(dead[0].json ?? [:])")
             for _ in 0..<100 where try await h.request(.GET, "/v1.0/metadata").body.contains("STREAMING") { try await Task.sleep(for: .milliseconds(50)) }
             #expect(!(try await h.request(.GET, "/v1.0/metadata").body.contains("STREAMING")), "gone once closed")
         }
