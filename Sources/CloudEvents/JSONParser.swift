@@ -30,6 +30,45 @@ public struct JSONParser: ~Copyable {
         return try result.get()
     }
 
+    /// The value at `path` (object keys from the top), parsing only that value and skipping the
+    /// rest unbuilt; `nil` when a key is missing or a step is not an object. Bytes after the
+    /// value are not checked.
+    public static func value<C: ContiguousBytes>(at path: [String], in data: C) throws(JSONError) -> JSONValue? {
+        let result: Result<JSONValue?, JSONError> = data.withUnsafeBytes { raw in
+            var parser = JSONParser(raw)
+            do throws(JSONError) {
+                return .success(try parser.descend(path[...]))
+            } catch {
+                return .failure(error)
+            }
+        }
+        return try result.get()
+    }
+
+    mutating func descend(_ path: ArraySlice<String>) throws(JSONError) -> JSONValue? {
+        skipWhitespace()
+        guard let wanted = path.first else { return try parseValue(depth: 0) }
+        guard !atEnd, peek == UInt8(ascii: "{") else { return nil }
+        index += 1
+        skipWhitespace()
+        if !atEnd, peek == UInt8(ascii: "}") { return nil }
+        while true {
+            skipWhitespace()
+            guard !atEnd, peek == UInt8(ascii: "\"") else { throw fail("expected a string key") }
+            let key = try parseString()
+            skipWhitespace()
+            try expect(UInt8(ascii: ":"))
+            if key == wanted { return try descend(path.dropFirst()) }
+            skipWhitespace()
+            try skipValue(depth: 1)
+            skipWhitespace()
+            guard !atEnd else { throw fail("unexpected end of input") }
+            if peek == UInt8(ascii: ",") { index += 1; continue }
+            if peek == UInt8(ascii: "}") { return nil }
+            throw fail("expected ',' or '}'")
+        }
+    }
+
     /// Parses a string of JSON text.
     public static func parse(_ text: String) throws(JSONError) -> JSONValue {
         try parse(Array(text.utf8))

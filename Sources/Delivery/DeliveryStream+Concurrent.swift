@@ -37,10 +37,11 @@ extension DeliveryStream {
     /// the order the stream yields them; different keys in parallel, at most `maxConcurrency` at
     /// once, with at most `maxBuffered` deliveries taken and not yet finished (those queued
     /// behind a busy key count). A delivery whose `key` is `nil` is handled at once, in no order.
-    /// `admit` runs before each `handle`. Returns once the stream ended and every handler finished.
+    /// `admit` runs before each `handle`, which gets the delivery's key. Returns once the stream
+    /// ended and every handler finished.
     public func forEachOrdered(maxConcurrency: Int, maxBuffered: Int, logger: Logger, admit: @escaping @Sendable () async -> Void = {},
                                key: @escaping @Sendable (Delivery) -> String?,
-                               _ handle: @escaping @Sendable (Delivery) async -> Void) async {
+                               _ handle: @escaping @Sendable (Delivery, String?) async -> Void) async {
         let queues = KeyedQueues<Delivery>()
         let buffered = AsyncSemaphore(permits: Swift.max(maxBuffered, 1))
         await withTaskGroup(of: Void.self) { tasks in
@@ -74,7 +75,7 @@ extension DeliveryStream {
                     var item = first
                     while true {
                         await admit()
-                        await handle(item)
+                        await handle(item, k)
                         buffered.release()
                         guard let k, let following = queues.next(after: k) else { return }
                         item = following

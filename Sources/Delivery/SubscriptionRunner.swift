@@ -74,8 +74,8 @@ public final class SubscriptionRunner: Sendable {
         if let ordering {
             await stream.forEachOrdered(maxConcurrency: perSubscription, maxBuffered: window, logger: logger,
                                         admit: { await self.limit.acquire() },
-                                        key: { try? self.key(of: $0, ordering).get() }) { delivery in
-                await self.handleInOrder(delivery, ordering)
+                                        key: { try? self.key(of: $0, ordering).get() }) { delivery, key in
+                await self.handleInOrder(delivery, key: key, ordering)
                 self.limit.release()
             }
             return
@@ -98,8 +98,8 @@ public final class SubscriptionRunner: Sendable {
     /// dead-lettered. Where it would go back to the broker (no dead-letter topic, the app
     /// unhealthy) it is tried again here after the broker's back-off instead, so no later event
     /// of its key overtakes it. An event whose key cannot be evaluated goes where a rule error goes.
-    func handleInOrder(_ delivery: Delivery, _ ordering: OrderingKey) async {
-        if case .failure(let why) = key(of: delivery, ordering) {
+    func handleInOrder(_ delivery: Delivery, key: String?, _ ordering: OrderingKey) async {
+        if key == nil, case .failure(let why) = self.key(of: delivery, ordering) {
             logger.warning("\(why); dead-lettering or returning it to the broker")
             await failUnprocessable(delivery, record(.ruleerror, delivery, answer: AppAnswer(error: why.description)))
             return

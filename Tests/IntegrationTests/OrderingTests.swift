@@ -39,9 +39,13 @@ import Testing
                                       metadata: ["orderingKey": "event.data.key", "maxConcurrency": "16"])
             + "," + subscription(topic: dead, route: "/dead") + "]"
         let log = Log()
+        // The app answers nothing until everything is published: a backlog of every key, so what
+        // bounds the parallelism is ordering and maxConcurrency, not the publishers' pace.
+        let open = Atomic<Bool>(false)
         try await withHarness(resources: ["pubsub.yaml": pubsub, "r.yaml": Self.resiliency], subscriptions: subs, respond: { request, _ in
             guard request.path == "/in", let data = request.json?["data"] as? [String: Any],
                   let key = data["key"] as? String, let seq = data["seq"] as? Int else { return (200, "") }
+            while !open.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(5)) }
             let now = log.inFlight.add(1, ordering: .relaxed).newValue
             defer { log.inFlight.subtract(1, ordering: .relaxed) }
             var seen = log.maxInFlight.load(ordering: .relaxed)
@@ -72,6 +76,7 @@ import Testing
                 }
                 try await group.waitForAll()
             }
+            open.store(true, ordering: .relaxed)
             let total = keys * perKey
             let deadline = Date().addingTimeInterval(120)
             func acceptedCount() -> Int { log.accepted.withLock { a in a.filter { $0.key != "poison" }.values.reduce(0) { $0 + Set($1).count } } }
