@@ -98,4 +98,35 @@ import Testing
             #expect(!(try await h.request(.GET, "/v1.0/metadata").body.contains("STREAMING")), "gone once closed")
         }
     }
+
+    /// `subscribe()` with `orderingKey` in its metadata: each key's events reach the client in
+    /// publish order although it answers RETRY to a third of them the first time.
+    @Test(arguments: ["embedded", "redis"])
+    func pythonSDKStreamingSubscriptionKeepsEachKeysOrder(_ kind: String) async throws {
+        guard BrokerCtl.available(), let pubsub = DurabilityTests.requiredComponent(kind) else { return }
+        let topic = "ostream-\(kind)-\(UUID().uuidString.prefix(6))"
+        let keys = 5, perKey = 12
+        try await withHarness(resources: ["pubsub.yaml": pubsub], withApp: false) { h in
+            let grpc = h.runtime.options.grpcPort
+            let consumer = Task { try await Self.sdkOutput(["stream_ordered", "pubsub", topic, "\(keys * perKey)"], grpcPort: grpc, httpPort: h.httpPort) }
+            for _ in 0..<100 where !(try await h.request(.GET, "/v1.0/metadata").body.contains("STREAMING")) { try await Task.sleep(for: .milliseconds(50)) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for k in 0..<keys {
+                    group.addTask {
+                        for seq in 0..<perKey {
+                            let status = try await h.publish("pubsub/\(topic)", #"{"key":"k\#(k)","seq":\#(seq)}"#).status
+                            #expect(status == 204)
+                        }
+                    }
+                }
+                try await group.waitForAll()
+            }
+            let accepted = Self.parse(try await consumer.value).filter { $0["key"] != nil }
+            #expect(accepted.count == keys * perKey)
+            for k in 0..<keys {
+                let seqs = accepted.filter { $0["key"] as? String == "k\(k)" }.compactMap { $0["seq"] as? Int }
+                #expect(seqs == Array(0..<perKey), "k\(k) in publish order: \(seqs)")
+            }
+        }
+    }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 import Synchronization
 
 /// A real HTTP subscriber app on a loopback port: answers `/dapr/subscribe` with the given JSON and
@@ -20,6 +21,7 @@ final class TestSubscriber: Sendable {
 
     let port: Int
     private let task: Task<Void, any Error>
+    private let group: ServiceGroup
 
     /// `probe` answers `OPTIONS {path}` (the input-binding probe) with a status.
     init(subscriptions: String?, respond: @escaping Responder = { _, _ in (200, "") },
@@ -52,7 +54,13 @@ final class TestSubscriber: Sendable {
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: port)),
                               logger: .init(label: "test-subscriber", factory: { _ in SwiftLogNoOpLogHandler() }))
         self.box = box
-        task = Task { try await app.runService() }
+        // Run in a service group so `stop` can shut the server down gracefully: cancelling its
+        // task while a connection is being accepted traps in NIO ("Deinited NIOAsyncWriter
+        // without calling finish()", apple/swift-nio#3481), which once took the test process down.
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [],
+                                                      logger: .init(label: "test-subscriber", factory: { _ in SwiftLogNoOpLogHandler() })))
+        self.group = group
+        task = Task { try await group.run() }
         try await PortAllocator.waitUntilListening(port)
     }
 
@@ -74,8 +82,15 @@ final class TestSubscriber: Sendable {
     }
 
     func stop() async {
-        task.cancel()
+        await group.triggerGracefulShutdown()
+        // A handler that never answers (a hanging app) would hold the graceful stop: the server
+        // no longer accepts by then, so cancelling is safe.
+        let waiter = Task { [task] in
+            try? await Task.sleep(for: .seconds(2))
+            task.cancel()
+        }
         _ = await task.result
+        waiter.cancel()
     }
 }
 

@@ -68,6 +68,26 @@ def main():
                     done += 1
             finally:
                 subscription.close()
+        elif action == "stream_ordered":
+            pubsub, topic, wanted = sys.argv[2], sys.argv[3], int(sys.argv[4])
+            subscription = client.subscribe(pubsub_name=pubsub, topic=topic, metadata={"orderingKey": "event.data.key"},
+                                            dead_letter_topic=topic + "-dead")
+            out({"subscribed": True})
+            accepted, retried = 0, set()
+            try:
+                while accepted < wanted:
+                    message = subscription.next_message()
+                    data = message.data()
+                    key, seq = data.get("key"), data.get("seq")
+                    if seq % 3 == 1 and (key, seq) not in retried:
+                        retried.add((key, seq))
+                        subscription.respond_retry(message)
+                        continue
+                    subscription.respond_success(message)
+                    out({"key": key, "seq": seq})
+                    accepted += 1
+            finally:
+                subscription.close()
         elif action == "stream_abandon":
             subscription = client.subscribe(pubsub_name=sys.argv[2], topic=sys.argv[3])
             message = subscription.next_message()
