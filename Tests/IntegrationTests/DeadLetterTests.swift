@@ -13,12 +13,14 @@ import Testing
         metadata: { name: dl }
         spec:
           policies:
-            timeouts: { short: 1500ms }
+            timeouts: { short: 300ms }
             retries:
               twice: { policy: constant, duration: 10ms, maxRetries: 1 }
           targets:
             components:
               pubsub:
+                inbound: { retry: twice }
+              slowps:
                 inbound: { timeout: short, retry: twice }
         """
 
@@ -34,22 +36,31 @@ import Testing
         guard let pubsub = DurabilityTests.requiredComponent(kind) else { return }
         let r = "dl\(UUID().uuidString.prefix(6).lowercased())"
         let dead = "\(r)-dead"
-        func sub(_ name: String, route: String) -> String { subscription(topic: "\(r)-\(name)", route: route, deadLetter: dead) }
+        // The timeout case runs on a component of its own (same broker): on a loaded machine a
+        // short timeout for every case once turned the app's slow 500s into timeouts.
+        func sub(_ name: String, route: String, pubsub: String = "pubsub") -> String {
+            subscription(topic: "\(r)-\(name)", route: route, deadLetter: dead, pubsub: pubsub)
+        }
         func rules(_ name: String, match: String) -> String {
             #"{"pubsubname":"pubsub","topic":"\#(r)-\#(name)","deadLetterTopic":"\#(dead)","routes":{"rules":[{"match":"\#(match)","path":"/a"}]}}"#
         }
-        let subs = [sub("fail", route: "/fail"), sub("drop", route: "/drop"), sub("gone", route: "/gone"), sub("slow", route: "/slow"),
+        let subs = [sub("fail", route: "/fail"), sub("drop", route: "/drop"), sub("gone", route: "/gone"), sub("slow", route: "/slow", pubsub: "slowps"),
                     sub("old", route: "/old"), sub("raw", route: "/raw"),
                     rules("rules", match: #"event.data.kind == 'a'"#), rules("err", match: #"event.data.missing.deeper == 1"#),
-                    subscription(topic: dead, route: "/dead", metadata: ["rawPayload": "true"])]
-        try await withHarness(resources: ["pubsub.yaml": pubsub, "r.yaml": Self.resiliency], subscriptions: "[\(subs.joined(separator: ","))]",
+                    subscription(topic: dead, route: "/dead", metadata: ["rawPayload": "true"]),
+                    subscription(topic: dead, route: "/dead", metadata: ["rawPayload": "true"], pubsub: "slowps")]
+        let slowps = pubsub.replacingOccurrences(of: "name: pubsub", with: "name: slowps")
+        // An app id of its own: on Kafka the app id is the consumer group, and tests running beside
+        // each other in one group rebalance each other endlessly.
+        try await withHarness(resources: ["pubsub.yaml": pubsub, "slowps.yaml": slowps, "r.yaml": Self.resiliency], subscriptions: "[\(subs.joined(separator: ","))]",
+                              appID: r,
                               respond: { request, _ in
             switch request.path {
             case "/fail": return (500, "kaput")
             case "/drop": return (200, #"{"status":"DROP"}"#)
             case "/gone": return (404, "no such route")
             case "/slow":
-                try? await Task.sleep(for: .seconds(4))
+                try? await Task.sleep(for: .seconds(2))
                 return (200, "")
             default: return (200, "")
             }
@@ -58,7 +69,8 @@ import Testing
                 #"{"specversion":"1.0","id":"\#(id)","source":"tests","type":"t","datacontenttype":"application/json","data":{"n":1.50,"kind":"b"}\#(extra)}"#
             }
             for name in ["fail", "drop", "gone", "slow", "rules", "err"] {
-                #expect(try await h.publish("pubsub/\(r)-\(name)", event(name), contentType: "application/cloudevents+json").status == 204)
+                let component = name == "slow" ? "slowps" : "pubsub"
+                #expect(try await h.publish("\(component)/\(r)-\(name)", event(name), contentType: "application/cloudevents+json").status == 204)
             }
             #expect(try await h.publish("pubsub/\(r)-old", event("old", extra: #","expiration":"2000-01-01T00:00:00Z""#),
                                         contentType: "application/cloudevents+json").status == 204)
@@ -81,7 +93,7 @@ import Testing
             let ids = Set(got.compactMap { $0.event?["id"] as? String })
             #expect(ids == cases, "a dead letter per case: \(ids)")
             func find(_ id: String) -> [String: Any]? { got.first { $0.event?["id"] as? String == id }?.event }
-            func check(_ id: String, reason: String, attempts: Int, status: String?, error: String? = nil, route: String?) {
+            func check(_ id: String, reason: String, attempts: Int, status: String?, error: String? = nil, route: String?, pubsub: String = "pubsub") {
                 guard let e = find(id) else {
                     Issue.record("no dead letter for \(id) on \(kind)")
                     return
@@ -91,7 +103,7 @@ import Testing
                 #expect(e["deadletterstatus"] as? String == status, "\(id) status: \(String(describing: e["deadletterstatus"]))")
                 if let error { #expect(e["deadlettererror"] as? String == error, "\(id) error: \(String(describing: e["deadlettererror"]))") }
                 #expect(e["deadletterroute"] as? String == route, "\(id) route")
-                #expect(e["deadletterapp"] as? String == "app1" && e["deadletterpubsub"] as? String == "pubsub")
+                #expect(e["deadletterapp"] as? String == r && e["deadletterpubsub"] as? String == pubsub)
                 #expect(e["deadlettertopic"] as? String == "\(r)-\(id)")
                 #expect((e["deadlettertime"] as? String).map { ISO8601DateFormatter().date(from: $0) != nil } == true, "RFC 3339 time")
                 // The event itself is as it was published.
@@ -101,7 +113,7 @@ import Testing
             check("fail", reason: "maxretries", attempts: 2, status: "500", error: "kaput", route: "/fail")
             check("drop", reason: "drop", attempts: 1, status: "200", error: #"{"status":"DROP"}"#, route: "/drop")
             check("gone", reason: "notfound", attempts: 1, status: "404", error: "no such route", route: "/gone")
-            check("slow", reason: "timeout", attempts: 2, status: nil, route: "/slow")
+            check("slow", reason: "timeout", attempts: 2, status: nil, route: "/slow", pubsub: "slowps")
             check("old", reason: "expired", attempts: 0, status: nil, route: nil)
             check("rules", reason: "unroutable", attempts: 0, status: nil, route: nil)
             check("err", reason: "ruleerror", attempts: 0, status: nil, route: nil)

@@ -27,6 +27,9 @@ import Testing
         let attempts = Mutex<[String: Int]>([:])
         let inFlight = Atomic<Int>(0)
         let maxInFlight = Atomic<Int>(0)
+        /// The app answers once this is set.
+        let open = Atomic<Bool>(false)
+        let first = Atomic<Bool>(true)
     }
 
     @Test(arguments: kinds)
@@ -39,13 +42,20 @@ import Testing
                                       metadata: ["orderingKey": "event.data.key", "maxConcurrency": "16"])
             + "," + subscription(topic: dead, route: "/dead") + "]"
         let log = Log()
-        // The app answers nothing until everything is published: a backlog of every key, so what
-        // bounds the parallelism is ordering and maxConcurrency, not the publishers' pace.
-        let open = Atomic<Bool>(false)
-        try await withHarness(resources: ["pubsub.yaml": pubsub, "r.yaml": Self.resiliency], subscriptions: subs, respond: { request, _ in
+        // The app answers nothing for its first 2 s (or until everything is published): a backlog
+        // of many keys, so what bounds the parallelism is ordering and maxConcurrency, not the
+        // publishers' pace. (Held longer, on a loaded machine, deliveries hit their 60 s timeout.)
+        // Its own app id: the consumer group on Kafka (tests sharing one rebalance each other).
+        try await withHarness(resources: ["pubsub.yaml": pubsub, "r.yaml": Self.resiliency], subscriptions: subs, appID: run, respond: { request, _ in
             guard request.path == "/in", let data = request.json?["data"] as? [String: Any],
                   let key = data["key"] as? String, let seq = data["seq"] as? Int else { return (200, "") }
-            while !open.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(5)) }
+            if log.first.exchange(false, ordering: .relaxed) {
+                Task {
+                    try? await Task.sleep(for: .seconds(2))
+                    log.open.store(true, ordering: .relaxed)
+                }
+            }
+            while !log.open.load(ordering: .relaxed) { try? await Task.sleep(for: .milliseconds(5)) }
             let now = log.inFlight.add(1, ordering: .relaxed).newValue
             defer { log.inFlight.subtract(1, ordering: .relaxed) }
             var seen = log.maxInFlight.load(ordering: .relaxed)
@@ -76,7 +86,7 @@ import Testing
                 }
                 try await group.waitForAll()
             }
-            open.store(true, ordering: .relaxed)
+            log.open.store(true, ordering: .relaxed)
             let total = keys * perKey
             let deadline = Date().addingTimeInterval(120)
             func acceptedCount() -> Int { log.accepted.withLock { a in a.filter { $0.key != "poison" }.values.reduce(0) { $0 + Set($1).count } } }
@@ -116,7 +126,7 @@ import Testing
         let subs = "[" + subscription(topic: topic, route: "/in", metadata: ["orderingKey": "event.data.key"],
                                       bulk: #"{"enabled":true,"maxMessagesCount":16,"maxAwaitDurationMs":20}"#) + "]"
         let log = Log()
-        try await withHarness(resources: ["pubsub.yaml": pubsub], subscriptions: subs, respond: { request, _ in
+        try await withHarness(resources: ["pubsub.yaml": pubsub], subscriptions: subs, appID: topic, respond: { request, _ in
             guard request.path == "/in", let entries = request.json?["entries"] as? [[String: Any]] else { return (200, "") }
             var statuses: [String] = []
             for entry in entries {
