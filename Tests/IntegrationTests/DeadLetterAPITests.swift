@@ -34,11 +34,18 @@ import Testing
         throw TestFailure("\(topic) lists \(events.count) of \(count) within \(timeout) s")
     }
 
+    /// The component for `kind` with Redis's processingTimeout raised: on a loaded machine 2 s
+    /// let Redis hand an event out twice, and each copy was dead-lettered (exact counts here).
+    static func component(_ kind: String) -> String? {
+        DurabilityTests.requiredComponent(kind)?.replacingOccurrences(of: #"name: processingTimeout, value: "2s""#,
+                                                                      with: #"name: processingTimeout, value: "60s""#)
+    }
+
     static func n(_ entry: [String: Any]) -> Int? { ((entry["event"] as? [String: Any])?["data"] as? [String: Any])?["n"] as? Int }
 
     @Test(arguments: listing)
     func listingPagesThroughWithoutChangingTheTopic(_ kind: String) async throws {
-        guard let pubsub = DurabilityTests.requiredComponent(kind) else { return }
+        guard let pubsub = Self.component(kind) else { return }
         let run = "dla\(UUID().uuidString.prefix(6).lowercased())"
         let (topic, dead) = ("\(run)-t", "\(run)-dead")
         let total = 1_000
@@ -107,7 +114,7 @@ import Testing
     /// only the events the filter names, to the flag app only.
     @Test(arguments: redriving)
     func aFilteredRedriveReachesOnlyTheFailingSubscription(_ kind: String) async throws {
-        guard let pubsub = DurabilityTests.requiredComponent(kind) else { return }
+        guard let pubsub = Self.component(kind) else { return }
         let run = "dlr\(UUID().uuidString.prefix(6).lowercased())"
         let (topic, dead) = ("\(run)-t", "\(run)-dead")
         let total = 200
