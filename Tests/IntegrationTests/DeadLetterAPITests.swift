@@ -34,11 +34,13 @@ import Testing
         throw TestFailure("\(topic) lists \(events.count) of \(count) within \(timeout) s")
     }
 
-    /// The component for `kind` with Redis's processingTimeout raised: on a loaded machine 2 s
-    /// let Redis hand an event out twice, and each copy was dead-lettered (exact counts here).
+    /// The component for `kind` with Redis's processingTimeout and JetStream's ackWait raised: on
+    /// a loaded machine 2 s and 5 s let the broker hand an event out twice, and each copy was
+    /// dead-lettered (exact counts here).
     static func component(_ kind: String) -> String? {
-        DurabilityTests.requiredComponent(kind)?.replacingOccurrences(of: #"name: processingTimeout, value: "2s""#,
-                                                                      with: #"name: processingTimeout, value: "60s""#)
+        DurabilityTests.requiredComponent(kind)?
+            .replacingOccurrences(of: #"name: processingTimeout, value: "2s""#, with: #"name: processingTimeout, value: "60s""#)
+            .replacingOccurrences(of: #"name: ackWait, value: "5s""#, with: #"name: ackWait, value: "60s""#)
     }
 
     static func n(_ entry: [String: Any]) -> Int? { ((entry["event"] as? [String: Any])?["data"] as? [String: Any])?["n"] as? Int }
