@@ -68,6 +68,17 @@ public final class HandOffQueue<Item: Sendable>: Sendable {
         }
     }
 
+    /// Ends the queue after what waits in it: `take` hands those items out, then returns `nil`;
+    /// later `put`s are ignored.
+    public func finishAfterWaiting() {
+        let takers = state.withLock { s -> [CheckedContinuation<Item?, Never>] in
+            s.finished = true
+            defer { s.takers = [] }
+            return s.takers  // only waiting while it is empty
+        }
+        takers.forEach { $0.resume(returning: nil) }
+    }
+
     /// Ends the queue: waiting and later `take`s return `nil`; waiting items are dropped.
     public func finish() {
         let takers = state.withLock { s -> [CheckedContinuation<Item?, Never>] in
