@@ -12,7 +12,6 @@ public final class DeadLetterDesk: Service, Sendable {
         case pubsubNotFound(String)
         case unsupported(String)
         case failed(String)
-        case invalid(String)
     }
 
     let brokers: RedriveJob.BrokerLookup

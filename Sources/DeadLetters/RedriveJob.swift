@@ -221,8 +221,7 @@ public final class RedriveJob: Sendable {
         }
         let target = event.attribute("deadletterpubsub").flatMap(brokers) ?? broker
         let isCloudEvent = (try? JSONParser.parse(event.message.payload))?.objectValue != nil
-        var metadata = event.message.metadata
-        metadata["Nats-Msg-Id"] = nil
+        let metadata = event.message.metadata  // its deduplication id replaces any stored Nats-Msg-Id
         do {
             try await target.publish(BrokerMessage(topic: original, payload: event.message.payload,
                                                    contentType: isCloudEvent ? ContentType.cloudEventsJSON : nil, metadata: metadata,

@@ -1,3 +1,4 @@
+import BrokerKit
 import CloudEvents
 import NIOCore
 
@@ -76,6 +77,21 @@ public struct DeadLetterRecord: Sendable, Equatable {
         for name in Self.names { object[name] = nil }
         for (name, value) in metadata { object[name] = name == "deadletterattempts" ? .number(String(attempts)) : .string(value) }
         return JSONWriter.serialize(.object(object))
+    }
+
+    /// The dead letter of an event as published to `topic`: a CloudEvent annotated with these
+    /// attributes, or (`raw`, or not a JSON object) its bytes with them as metadata. A new
+    /// message of the same event, so it has a deduplication id of its own (JetStream would
+    /// drop it as a duplicate of the CloudEvent id).
+    public func message(topic: String, payload: [UInt8], metadata: [String: String], raw: Bool) -> BrokerMessage {
+        var payload = payload, metadata = metadata
+        if !raw, let annotated = annotate(payload) {
+            payload = annotated
+        } else {
+            metadata.merge(self.metadata) { _, new in new }
+        }
+        return BrokerMessage(topic: topic, payload: payload, contentType: raw ? nil : ContentType.cloudEventsJSON, metadata: metadata,
+                             deduplicationID: "\(EventID.uuid())/dead/\(attempts)")
     }
 
     /// The attempts an earlier record counted (an event redriven from a dead-letter topic): its

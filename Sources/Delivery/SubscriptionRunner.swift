@@ -305,19 +305,8 @@ public final class SubscriptionRunner: Sendable {
     func publishDeadLetter(_ delivery: Delivery, _ record: DeadLetterRecord) async -> Bool {
         guard let topic = subscription.deadLetterTopic else { return false }
         let started = RFC3339.currentUnixSeconds()
-        var payload = delivery.payload, metadata = delivery.metadata
-        if !subscription.rawPayload, let annotated = record.annotate(delivery.payload) {
-            payload = annotated
-        } else {
-            metadata.merge(record.metadata) { _, new in new }
-        }
         do {
-            // A new message of the same event: brokers that drop duplicates must keep it.
-            metadata["Nats-Msg-Id"] = nil
-            let dedup = "\(EnvelopeFields.scan(delivery.payload)?.id ?? "")/dead/\(record.time)/\(record.attempts)/\(EventID.uuid())"
-            try await broker.publish(BrokerMessage(topic: topic, payload: payload,
-                                                   contentType: subscription.rawPayload ? nil : ContentType.cloudEventsJSON,
-                                                   metadata: metadata, deduplicationID: dedup))
+            try await broker.publish(record.message(topic: topic, payload: delivery.payload, metadata: delivery.metadata, raw: subscription.rawPayload))
             metrics.deadLetter(component: subscription.pubsubName, topic: subscription.topic, reason: record.reason.rawValue)
             metrics.egress(component: subscription.pubsubName, topic: topic, success: true, seconds: RFC3339.currentUnixSeconds() - started)
             return true

@@ -162,12 +162,8 @@ extension DaprService {
             try? await delivery.nack(redeliverAfter: SubscriptionRunner.redeliveryDelay(attempt: delivery.attempt))
             return
         }
-        var metadata = delivery.metadata
-        metadata["Nats-Msg-Id"] = nil
         do {
-            try await broker.publish(BrokerMessage(topic: deadLetter, payload: record.annotate(delivery.payload) ?? delivery.payload,
-                                                   contentType: ContentType.cloudEventsJSON, metadata: metadata,
-                                                   deduplicationID: "\(EventID.uuid())/dead"))
+            try await broker.publish(record.message(topic: deadLetter, payload: delivery.payload, metadata: delivery.metadata, raw: false))
             try? await delivery.ack()
         } catch {
             try? await delivery.nack(redeliverAfter: SubscriptionRunner.redeliveryDelay(attempt: delivery.attempt))

@@ -94,7 +94,6 @@ extension SidecarRouter {
         case .unsupported(let why):
             return DaprError(status: .notImplemented, errorCode: "ERR_DEADLETTER_UNSUPPORTED", message: why).response
         case .failed(let why): return DaprError(status: .internalServerError, errorCode: "ERR_DEADLETTER_READ", message: why).response
-        case .invalid(let why): return DaprError(status: .badRequest, errorCode: "ERR_MALFORMED_REQUEST", message: why).response
         }
     }
 }
